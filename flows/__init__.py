@@ -1,0 +1,1 @@
+"""Prefect flows of the whaledr pipeline: thin wiring around whaledr_core."""

@@ -1,0 +1,129 @@
+"""The day flow: one hydrophone, one UTC day, from the OOI listing to clips and a day manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.futures import as_completed
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+from whaledr_core import manifest
+from whaledr_core.catalog import DEFAULT_SOURCE, get_hydrophone
+from whaledr_core.clips import ERROR, NOT_FETCHED, ClipSettings
+from whaledr_core.fetch import default_cache
+from whaledr_core.naming import day_manifest_key, day_prefix
+from whaledr_core.process import FileResult, failed
+from whaledr_core.render import RenderSettings
+from whaledr_core.sinks import open_sink
+
+from . import tasks
+from .progress import DayProgress
+
+
+class DayIncomplete(RuntimeError):
+    """The day ran to the end, but some windows could not be made; the manifest names them."""
+
+
+@flow(name="whaledr-day", flow_run_name="{hydrophone} {day}", task_runner=ProcessPoolTaskRunner())
+def day_flow(
+    day: dt.date,
+    hydrophone: str = "LJ01D",
+    source: str = DEFAULT_SOURCE,
+    out: str = "whaledr-out",
+    prefix: str = "",
+    clip_seconds: int = 5,
+    render: RenderSettings = RenderSettings(),
+    overwrite: bool = False,
+    cache: str | None = None,
+    keep_downloads: bool = False,
+    download_concurrency: int = 4,
+) -> dict:
+    """List the day, fetch its files (a few at a time, in threads) while the process pool turns each
+    file into clips, then write the day manifest; a rerun redoes only what is missing."""
+    log = get_run_logger()
+    started = time.perf_counter()
+    h, cs = get_hydrophone(hydrophone), ClipSettings(clip_seconds=clip_seconds)
+    cache = cache or str(default_cache())
+    folder, plan = tasks.list_day(source, h.node, day, cs)
+    if not plan.files:
+        raise DayIncomplete(f"no data files for {h.node} on {day} under {source}")
+    listed = time.perf_counter()
+
+    sink = open_sink(out, prefix)
+    previous = manifest.loads(sink.get(day_manifest_key(prefix, h.node, day)))
+    existing = set() if overwrite else sink.keys(day_prefix(prefix, h.node, day))
+    reused = {} if overwrite else manifest.reusable(previous, plan, cs, render, existing, prefix)
+    todo = [u for u in plan.units if u.file.name not in reused]
+    log.info("%d files to process, %d finished by an earlier run", len(todo), len(reused))
+
+    progress = DayProgress(len(plan.units), f"{h.node} {day}: files processed")
+    results: list[FileResult] = []
+    for r in reused.values():
+        results.append(r)
+        progress.file_done(r)
+    with ThreadPoolTaskRunner(max_workers=download_concurrency) as downloads:
+        wanted = {f.name: f for u in todo for f in (u.file, u.next_file) if f is not None}
+        fetched = {name: downloads.submit(tasks.download, {"file": f, "cache": cache}) for name, f in wanted.items()}
+        work = {
+            tasks.process.submit(
+                u, fetched[u.file.name], fetched[u.next_file.name] if u.next_file else None,
+                day, h.node, out, prefix, cs, render, overwrite,
+            ): u
+            for u in todo
+        }
+        for fut in as_completed(list(work)):
+            unit = work[fut]
+            outcome = fut.result(raise_on_failure=False)
+            if isinstance(outcome, FileResult):
+                result = outcome
+            elif fetched[unit.file.name].state.is_failed():
+                result = failed(unit, NOT_FETCHED, f"{unit.file.name}: {fetched[unit.file.name].state.message}")
+            else:
+                result = failed(unit, ERROR, f"{unit.file.name}: {fut.state.message}")
+            if result.status != "ok":
+                log.warning("%s", result.error)
+            results.append(result)
+            progress.file_done(result)
+    progress.finish()
+
+    timings = {"list": listed - started, "process": time.perf_counter() - listed}
+    timings["total"] = time.perf_counter() - started
+    record = manifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan,
+                            results=results, cs=cs, rs=render, timings=timings)
+    tasks.write_manifest(out, prefix, h.node, day, record)
+    _report(record)
+    if record["complete"] and not keep_downloads:
+        _drop_downloads(cache, fetched)
+    summary = manifest.summary_line(record, timings["total"])
+    log.info(summary)
+    if not record["complete"]:
+        raise DayIncomplete(summary + "; failed: " + ", ".join(record["failed_files"]))
+    return record["totals"]
+
+
+def _report(record: dict) -> None:
+    t = record["totals"]
+    create_table_artifact(
+        key=f"whaledr-day-{record['hydrophone']['node']}-{record['date']}".lower(),
+        table=[{
+            "hydrophone": record["hydrophone"]["node"], "date": record["date"],
+            "files": t["files_listed"], "failed": t["files_failed"], "clips": t["clips"],
+            "written": t["clips_written"], "present": t["clips_present"], "skipped": t["skipped_windows"],
+            "MB": round((t["png_bytes"] + t["wav_bytes"]) / 1e6, 1), "seconds": record["timings"]["total"],
+        }],
+        description=manifest.summary_line(record),
+    )
+
+
+def _drop_downloads(cache: str, fetched: dict) -> None:
+    """A finished day's downloads are not needed again: its rerun reuses the manifest."""
+    root = Path(cache).resolve()
+    for fut in fetched.values():
+        if fut.state.is_completed():
+            path = Path(fut.result()).resolve()
+            if root in path.parents:
+                path.unlink(missing_ok=True)

@@ -1,0 +1,60 @@
+"""Progress of a day: a Prefect progress artifact for the UI, and listeners in this process (the CLI's bar).
+
+The day flow runs in the process of whoever called it, so a terminal that started it can listen in
+without polling the API; a deployment run simply has no listener.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from whaledr_core.process import FileResult
+
+
+@dataclass
+class Event:
+    kind: str
+    """"start", "file" or "end"."""
+    done: int
+    total: int
+    clips: int = 0
+    result: FileResult | None = None
+
+
+Listener = Callable[[Event], None]
+_listeners: list[Listener] = []
+
+
+@contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
+class DayProgress:
+    def __init__(self, total: int, description: str) -> None:
+        self.total, self.done, self.clips = total, 0, 0
+        self._artifact = create_progress_artifact(0.0, description=description)
+        self._emit(Event("start", 0, total))
+
+    def file_done(self, result: FileResult) -> None:
+        self.done += 1
+        self.clips += len(result.clips)
+        update_progress_artifact(self._artifact, 100.0 * self.done / max(self.total, 1))
+        self._emit(Event("file", self.done, self.total, self.clips, result))
+
+    def finish(self) -> None:
+        self._emit(Event("end", self.done, self.total, self.clips))
+
+    @staticmethod
+    def _emit(event: Event) -> None:
+        for listener in list(_listeners):
+            listener(event)

@@ -1,0 +1,50 @@
+"""One Prefect API for a whole run: reuse the user's, or start a local one and stop it at the end.
+
+Without PREFECT_API_URL, Prefect starts a temporary server in *every* process of a process pool
+(8-10 s each on two cores). Starting one ourselves and exporting its URL before the pool starts
+gives every worker the same API.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+QUIET_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no network here, and no need to phone home
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # two busy cores start slowly
+}
+
+
+def quiet_defaults() -> None:
+    for k, v in QUIET_DEFAULTS.items():
+        os.environ.setdefault(k, v)
+
+
+@contextmanager
+def prefect_api() -> Iterator[str]:
+    """Yield the API URL in use; start a local server only when none is configured."""
+    quiet_defaults()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    configured = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    if configured:
+        yield configured
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)  # the last log lines and events reach the server before it stops
+        EventsWorker.drain_all(timeout=5)
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()

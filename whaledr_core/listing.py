@@ -1,0 +1,205 @@
+"""What files a day holds, read from the server's index pages (or a local copy of its folders).
+
+File names are never built by hand: a day folder holds `.png` plots next to the data, irregular start
+times after gaps, and since June 2023 an `addendum/` subfolder. We read what the server lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+import httpx
+
+from .catalog import Hydrophone
+from .fetch import RetryPolicy, get_text, new_client
+from .naming import ChannelCodes
+
+EXTRA_FOLDERS = ("addendum",)
+"""Subfolders of a day folder that hold more of the same day's data."""
+
+_NAME = re.compile(
+    r"^(?P<net>[A-Za-z0-9]{1,2})-(?P<sta>[A-Za-z0-9]{1,5})-(?P<loc>[A-Za-z0-9]{0,2})-(?P<cha>[A-Za-z0-9]{1,3})-"
+    r"(?P<start>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)\.mseed$"
+)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+class ListingError(RuntimeError):
+    """The source does not look like an OOI server or folder for that hydrophone and day."""
+
+
+@dataclass(frozen=True)
+class RawFile:
+    url: str
+    """http(s) URL, or an absolute local path for a folder source."""
+    name: str
+    start: dt.datetime
+    """UTC, with the microseconds of the name."""
+    size: int | None
+    """Bytes; exact when the page (or disk) gives bytes, rounded when it gives `36M`."""
+    size_exact: bool
+    codes: ChannelCodes
+
+
+def parse_name(name: str) -> tuple[ChannelCodes, dt.datetime] | None:
+    """Codes and start time from `OO-HYEA2--YDH-2019-01-12T15:10:00.000015.mseed`, or None."""
+    m = _NAME.match(name)
+    if not m:
+        return None
+    start = dt.datetime.fromisoformat(m["start"]).replace(tzinfo=dt.timezone.utc)
+    return ChannelCodes(m["net"], m["sta"], m["loc"], m["cha"]), start
+
+
+def parse_size(text: str) -> tuple[int | None, bool]:
+    m = _SIZE.match(text.replace("&nbsp;", " "))
+    if not m:
+        return None, False
+    unit = m[2].upper()
+    return int(float(m[1]) * _UNITS[unit]), unit == ""
+
+
+class _IndexParser(HTMLParser):
+    """Collects links in page order, and the text of each link's row (for sizes)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []  # (href, text after the link up to the next link/row)
+        self._href: str | None = None
+        self._tail: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._flush()
+            self._href = dict(attrs).get("href")
+        elif tag == "tr":
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._tail.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("tr", "pre", "table", "body"):
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._href is not None:
+            self.links.append((self._href, " ".join(self._tail)))
+        self._href, self._tail = None, []
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def parse_index(html: str, page_url: str) -> tuple[list[RawFile], list[str]]:
+    """`.mseed` files and child folders (absolute URLs) of one index page.
+
+    Understands Apache autoindex pages (table or `<pre>` form, sizes like `36M`) and the plain link
+    lists of `python -m http.server`. Sort links, parent links and links off the folder are ignored.
+    """
+    if not page_url.endswith("/"):
+        page_url += "/"
+    p = _IndexParser()
+    p.feed(html)
+    p.close()
+    files: list[RawFile] = []
+    folders: list[str] = []
+    for href, tail in p.links:
+        if not href or href.startswith(("?", "#", "mailto:")):
+            continue
+        url = urljoin(page_url, href)
+        if not url.startswith(page_url) or url == page_url:
+            continue  # parent directory, icons, other hosts
+        rel = unquote(url[len(page_url) :])
+        if rel.endswith("/") and "/" not in rel[:-1]:
+            folders.append(url)
+            continue
+        name = rel.rsplit("/", 1)[-1]
+        parsed = parse_name(name) if "/" not in rel else None
+        if parsed is None:
+            continue
+        size, exact = _size_from_tail(tail, name)
+        files.append(RawFile(url, name, parsed[1], size, exact, parsed[0]))
+    return files, folders
+
+
+def _size_from_tail(tail: str, name: str) -> tuple[int | None, bool]:
+    """The size column: the last word of a link's row (Apache: name, date, time, size)."""
+    tokens = tail.replace(name, " ").split()
+    return parse_size(tokens[-1]) if tokens else (None, False)
+
+
+def _sorted_unique(files: list[RawFile]) -> list[RawFile]:
+    seen: dict[str, RawFile] = {}
+    for f in files:
+        seen.setdefault(f.name, f)  # a name listed twice (main folder and addendum) is one file
+    return sorted(seen.values(), key=lambda f: (f.start, f.name))
+
+
+def list_http_day(
+    base: str, paths: list[str], client: httpx.Client | None = None, policy: RetryPolicy = RetryPolicy()
+) -> tuple[str | None, list[RawFile]]:
+    """The first of `paths` under `base` that exists, with its files (addendum included)."""
+    own = client is None
+    client = client or new_client()
+    try:
+        for rel in paths:
+            url = base.rstrip("/") + "/" + rel
+            html = get_text(url, client, policy)
+            if html is None:
+                continue
+            files, folders = parse_index(html, url)
+            for folder in folders:
+                if unquote(urlparse(folder).path).rstrip("/").rsplit("/", 1)[-1] in EXTRA_FOLDERS:
+                    sub = get_text(folder, client, policy)
+                    if sub is not None:
+                        files += parse_index(sub, folder)[0]
+            return url, _sorted_unique(files)
+        return None, []
+    finally:
+        if own:
+            client.close()
+
+
+def list_local_day(base: str, paths: list[str]) -> tuple[str | None, list[RawFile]]:
+    """The same for a folder laid out as the server (as on the OOI JupyterHub mount)."""
+    root = Path(base)
+    if not root.is_dir():
+        raise ListingError(f"source folder {base} does not exist")
+    for rel in paths:
+        folder = root / rel
+        if not folder.is_dir():
+            continue
+        files: list[RawFile] = []
+        for d in [folder, *(folder / x for x in EXTRA_FOLDERS)]:
+            if not d.is_dir():
+                continue
+            for entry in os.scandir(d):
+                parsed = parse_name(entry.name)
+                if parsed and entry.is_file():
+                    size = entry.stat().st_size
+                    files.append(RawFile(str(Path(entry.path).resolve()), entry.name, parsed[1], size, True, parsed[0]))
+        return str(folder), _sorted_unique(files)
+    return None, []
+
+
+def is_remote(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def list_day(
+    source: str, hydrophone: Hydrophone, day: dt.date, client: httpx.Client | None = None
+) -> tuple[str | None, list[RawFile]]:
+    """(the day folder found, its files); (None, []) when no folder exists for that day."""
+    paths = hydrophone.day_paths(day)
+    if is_remote(source):
+        return list_http_day(source, paths, client)
+    return list_local_day(source, paths)

@@ -1,0 +1,207 @@
+"""The per-day record: what was read, what became a clip, what was skipped and why.
+
+Written last, so its presence means the day's run finished. It accounts for every window of the day
+(clips + skipped windows = the whole day), and it is what a rerun reads to leave finished files alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict
+from typing import Any
+
+from . import __version__
+from .catalog import Hydrophone
+from .clips import GAP, ClipSettings, DayPlan, window_start
+from .naming import clip_key
+from .process import FileResult
+from .render import RenderSettings
+
+SCHEMA = 1
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def settings_record(cs: ClipSettings, rs: RenderSettings) -> dict[str, Any]:
+    return {"clips": asdict(cs), "render": asdict(rs)}
+
+
+def build(
+    *,
+    hydrophone: Hydrophone,
+    day: dt.date,
+    source: str,
+    folder: str | None,
+    plan: DayPlan,
+    results: list[FileResult],
+    cs: ClipSettings,
+    rs: RenderSettings,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    results = sorted(results, key=lambda r: r.first_window)
+    by_name = {r.name: r for r in results}
+    clips = [
+        {"id": sid, "start": _iso(window_start(day, k, cs)), "coverage": cov, "file": r.name}
+        for r in results
+        for sid, k, cov in r.clips
+    ]
+    windows = [(k, GAP, 0.0, None) for k in plan.unowned]
+    windows += [(k, reason, cov, r.name) for r in results for k, reason, cov in r.skipped]
+    skipped = _merge(sorted(windows, key=lambda w: w[0]), day, cs)
+    listed = {f.name for f in plan.files}
+    files = [_file_entry(r) for r in results if r.name not in listed]  # previous day's spill-over file
+    for f in plan.files:
+        r = by_name.get(f.name)
+        entry = _file_entry(r) if r else {"name": f.name, "url": f.url, "size": f.size, "status": "no_windows"}
+        entry["size_exact"] = f.size_exact
+        files.append(entry)
+    n_skipped = sum(s["windows"] for s in skipped)
+    failed = [r.name for r in results if r.status != "ok"]
+    totals = {
+        "files_listed": len(plan.files),
+        "files_failed": len(failed),
+        "clips": len(clips),
+        "clips_written": sum(r.written for r in results),
+        "clips_present": sum(r.present for r in results),
+        "skipped_windows": n_skipped,
+        "skipped_by_reason": _count_by_reason(skipped),
+        "clip_seconds": len(clips) * cs.clip_seconds,
+        "skipped_seconds": n_skipped * cs.clip_seconds,
+        "day_seconds": cs.windows_per_day * cs.clip_seconds,
+        "png_bytes": sum(r.png_bytes for r in results),
+        "wav_bytes": sum(r.wav_bytes for r in results),
+    }
+    return {
+        "schema": SCHEMA,
+        "software": {"name": "whaledr-pipeline", "version": __version__},
+        "hydrophone": {
+            "refdes": hydrophone.refdes,
+            "node": hydrophone.node,
+            "name": hydrophone.name,
+            "latitude": hydrophone.latitude,
+            "longitude": hydrophone.longitude,
+        },
+        "date": day.isoformat(),
+        "source": source,
+        "folder": folder,
+        "complete": bool(plan.files) and not failed,
+        "failed_files": failed,
+        "settings": settings_record(cs, rs),
+        "totals": totals,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "files": files,
+        "clips": clips,
+        "skipped": skipped,
+    }
+
+
+def _file_entry(r: FileResult) -> dict[str, Any]:
+    entry = {k: v for k, v in asdict(r).items() if k not in ("clips", "skipped")}
+    entry["clips"], entry["skipped_windows"] = len(r.clips), len(r.skipped)
+    entry["seconds"] = {k: round(v, 4) for k, v in r.seconds.items()}
+    return entry
+
+
+def _merge(windows: list[tuple[int, str, float, str | None]], day: dt.date, cs: ClipSettings) -> list[dict[str, Any]]:
+    """Consecutive skipped windows with the same reason and file become one range."""
+    out: list[dict[str, Any]] = []
+    last: tuple[int, str, str | None] | None = None
+    for k, reason, cov, name in windows:
+        if out and last == (k - 1, reason, name):
+            out[-1]["windows"] += 1
+            out[-1]["end"] = _iso(window_start(day, k + 1, cs))
+            out[-1]["data_seconds"] = round(out[-1]["data_seconds"] + cov * cs.clip_seconds, 6)
+        else:
+            out.append({
+                "start": _iso(window_start(day, k, cs)),
+                "end": _iso(window_start(day, k + 1, cs)),
+                "windows": 1,
+                "reason": reason,
+                "file": name,
+                "data_seconds": round(cov * cs.clip_seconds, 6),
+            })
+        last = (k, reason, name)
+    return out
+
+
+def _count_by_reason(skipped: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in skipped:
+        counts[s["reason"]] = counts.get(s["reason"], 0) + s["windows"]
+    return counts
+
+
+def dumps(manifest: dict[str, Any]) -> bytes:
+    return json.dumps(manifest, indent=1).encode()
+
+
+def loads(data: bytes | None) -> dict[str, Any] | None:
+    if not data:
+        return None
+    try:
+        m = json.loads(data)
+    except ValueError:
+        return None  # a damaged record only costs a rerun its shortcut
+    return m if isinstance(m, dict) and m.get("schema") == SCHEMA else None
+
+
+def reusable(
+    previous: dict[str, Any] | None,
+    plan: DayPlan,
+    cs: ClipSettings,
+    rs: RenderSettings,
+    existing: set[str],
+    prefix: str,
+) -> dict[str, FileResult]:
+    """Results of the previous run that still hold: same settings, file finished, every clip stored.
+
+    Such files need neither a download nor a decode on a rerun.
+    """
+    if not previous or previous.get("settings") != json.loads(json.dumps(settings_record(cs, rs))):
+        return {}
+    clips_by_file: dict[str, list[tuple[str, int, float]]] = {}
+    start = dt.datetime.fromisoformat(previous["date"]).replace(tzinfo=dt.timezone.utc)
+    for c in previous.get("clips", []):
+        t = dt.datetime.fromisoformat(c["start"].replace("Z", "+00:00"))
+        k = int((t - start).total_seconds()) // cs.clip_seconds
+        clips_by_file.setdefault(c["file"], []).append((c["id"], k, c["coverage"]))
+    skipped_by_file: dict[str, list[tuple[int, str, float]]] = {}
+    for s in previous.get("skipped", []):
+        if s["file"] is None:
+            continue
+        t = dt.datetime.fromisoformat(s["start"].replace("Z", "+00:00"))
+        k0 = int((t - start).total_seconds()) // cs.clip_seconds
+        per = s["data_seconds"] / s["windows"] / cs.clip_seconds
+        skipped_by_file.setdefault(s["file"], []).extend((k0 + i, s["reason"], per) for i in range(s["windows"]))
+    entries = {f["name"]: f for f in previous.get("files", [])}
+    out: dict[str, FileResult] = {}
+    for unit in plan.units:
+        e = entries.get(unit.file.name)
+        if not e or e.get("status") != "ok" or e.get("first_window") != unit.first_window or e.get("end_window") != unit.end_window:
+            continue
+        clips = clips_by_file.get(unit.file.name, [])
+        skipped = skipped_by_file.get(unit.file.name, [])
+        if len(clips) + len(skipped) != len(unit.windows):
+            continue
+        if not all(clip_key(prefix, sid, ext) in existing for sid, _, _ in clips for ext in ("png", "wav")):
+            continue
+        out[unit.file.name] = FileResult(
+            unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window,
+            clips=clips, skipped=skipped, present=len(clips), traces=e.get("traces", 0),
+            duplicates=e.get("duplicates", 0), notes=e.get("notes", []), reused=True,
+        )
+    return out
+
+
+def summary_line(m: dict[str, Any], seconds: float | None = None) -> str:
+    t = m["totals"]
+    reasons = ", ".join(f"{v} {k}" for k, v in sorted(t["skipped_by_reason"].items())) or "none"
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    state = "complete" if m["complete"] else f"INCOMPLETE ({t['files_failed']} files failed)"
+    return (
+        f"{m['hydrophone']['node']} {m['date']}: {t['files_listed']} files, {t['clips_written']} clips written, "
+        f"{t['clips_present']} already present, {t['skipped_windows']} windows skipped ({reasons}){took}; {state}"
+    )

@@ -1,0 +1,125 @@
+"""One unit of work: a file's owned windows -> clips in the sink, and a small record of what happened.
+
+This is what a worker process runs. It takes paths and settings and returns a `FileResult` of a few
+kilobytes; the samples never leave the process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+
+from .clips import BAD_FILE, ClipSettings, FileUnit, BadFile, cut, read_file, window_start
+from .naming import clip_key, clip_stem, day_prefix, sample_id
+from .render import RenderSettings, spectrogram_png, wav_bytes
+from .sinks import Sink
+
+PNG_TYPE = "image/png"
+WAV_TYPE = "audio/wav"
+
+
+@dataclass
+class FileResult:
+    name: str
+    url: str
+    size: int | None
+    first_window: int
+    end_window: int
+    status: str = "ok"
+    """"ok": every owned window is a clip in the sink or a skip with a reason; "failed": see error."""
+    error: str | None = None
+    clips: list[tuple[str, int, float]] = field(default_factory=list)
+    """(sample ID, window index, coverage) of each clip that is in the sink."""
+    skipped: list[tuple[int, str, float]] = field(default_factory=list)
+    """(window index, reason, coverage)."""
+    written: int = 0
+    present: int = 0
+    """Clips found complete in the sink and not rendered again."""
+    png_bytes: int = 0
+    wav_bytes: int = 0
+    traces: int = 0
+    duplicates: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    reused: bool = False
+    """Taken from the previous run's day manifest without touching the file."""
+
+
+def clip_ids(unit: FileUnit, day: dt.date, node: str, cs: ClipSettings) -> dict[int, str]:
+    return {
+        k: sample_id(node, day, clip_stem(unit.file.codes, window_start(day, k, cs))) for k in unit.windows
+    }
+
+
+def failed(unit: FileUnit, reason: str, error: str) -> FileResult:
+    """Every window the unit owns, skipped for `reason`: a file that failed is never a silent hole."""
+    r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
+    r.status, r.error = "failed", error
+    r.skipped = [(k, reason, 0.0) for k in unit.windows]
+    return r
+
+
+def process_file(
+    unit: FileUnit,
+    path: str,
+    next_path: str | None,
+    day: dt.date,
+    node: str,
+    sink: Sink,
+    cs: ClipSettings,
+    rs: RenderSettings,
+    overwrite: bool = False,
+) -> FileResult:
+    t_start = time.perf_counter()
+    ids = clip_ids(unit, day, node, cs)
+    existing = set() if overwrite else sink.keys(day_prefix(sink.prefix, node, day))
+    r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
+    t0 = time.perf_counter()
+    try:
+        data = read_file(path, day, cs)
+    except BadFile as e:
+        out = failed(unit, BAD_FILE, f"{unit.file.name}: {e}")
+        out.seconds = {"decode": time.perf_counter() - t0}
+        return out
+    decode = time.perf_counter() - t0
+    r.traces, r.duplicates, r.notes = data.traces, data.duplicates, list(data.notes)
+    if data.other_rate:
+        r.notes.append(f"{data.other_rate} traces at another sampling rate ignored")
+
+    def load_next():
+        if next_path is None or unit.next_file is None:
+            return None
+        try:
+            return read_file(next_path, day, cs, head_seconds=cs.clip_seconds + 1, start=unit.next_file.start)
+        except BadFile:
+            return None
+
+    spent = {"png": 0.0, "wav": 0.0, "write": 0.0}
+    for w in cut(unit, data, cs, load_next if unit.next_file is not None else None):
+        if w.reason is not None:
+            r.skipped.append((w.k, w.reason, round(w.coverage, 6)))
+            continue
+        sid = ids[w.k]
+        png_key, wav_key = clip_key(sink.prefix, sid, "png"), clip_key(sink.prefix, sid, "wav")
+        if png_key in existing and wav_key in existing:
+            r.present += 1
+        else:
+            t = time.perf_counter()
+            png = spectrogram_png(w.samples, rs, cs.sample_rate, cs.clip_seconds)
+            t1 = time.perf_counter()
+            wav = wav_bytes(w.samples, rs, cs.sample_rate)
+            t2 = time.perf_counter()
+            # WAV first: the PNG is what a volunteer sees, so it appears only with its sound beside it
+            sink.put(wav_key, wav, WAV_TYPE)
+            sink.put(png_key, png, PNG_TYPE)
+            t3 = time.perf_counter()
+            spent["png"] += t1 - t
+            spent["wav"] += t2 - t1
+            spent["write"] += t3 - t2
+            r.written += 1
+            r.png_bytes += len(png)
+            r.wav_bytes += len(wav)
+        r.clips.append((sid, w.k, round(w.coverage, 6)))
+    r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
+    return r
