@@ -24,7 +24,7 @@ from .naming import ChannelCodes
 DAY_SECONDS = 86_400
 
 GAP = "gap"
-"""No data at all in the window."""
+"""No data in the window (at most `tolerance_samples`)."""
 SHORT = "short"
 """Some data, but more than `tolerance_samples` missing."""
 BAD_FILE = "bad_file"
@@ -203,29 +203,30 @@ def assemble(stream, day: dt.date, cs: ClipSettings, whole: bool = True) -> File
             rates = sorted({float(tr.stats.sampling_rate) for tr in stream})
             raise BadFile(f"no {rate} Hz trace (rates found: {rates})")
         raise BadFile("no samples")
-    m0 = midnight(day)
     from obspy import UTCDateTime
 
-    day0 = UTCDateTime(m0)
-    items = sorted(
-        ((int(round((tr.stats.starttime - day0) * rate)), tr.data) for tr in traces), key=lambda x: x[0]
-    )
-    # exact duplicate packets (same start, same samples) are dropped before anything is counted
+    day0 = UTCDateTime(midnight(day))
+    items = [(int(round((tr.stats.starttime - day0) * rate)), tr.data) for tr in traces]  # file order
+    # duplicate packets (same start, same samples), wherever they sit, are dropped before counting
     unique: list[tuple[int, np.ndarray]] = []
+    seen: dict[tuple[int, int], list[np.ndarray]] = {}
     dups = 0
     for start, data in items:
-        if unique and unique[-1][0] == start and len(unique[-1][1]) == len(data) and np.array_equal(unique[-1][1], data):
+        twins = seen.setdefault((start, len(data)), [])
+        if any(np.array_equal(t, data) for t in twins):
             dups += 1
             continue
+        twins.append(data)
         unique.append((start, data))
     total = sum(len(d) for _, d in unique)
     expected = cs.file_seconds * rate
     notes: list[str] = []
     if len(unique) == 1 or (whole and abs(total - expected) <= cs.continuity_samples):
+        # in the order the file holds them: the timestamps jitter more than a short fragment lasts
         data = np.concatenate([d for _, d in unique]).astype(np.int32, copy=False)
         segments = [Segment(unique[0][0], data)]
     else:
-        segments = _place(unique, int(round(cs.gap_seconds * rate)), notes)
+        segments = _place(sorted(unique, key=lambda x: x[0]), int(round(cs.gap_seconds * rate)), notes)
     return FileData(segments, len(traces), dups, other, notes)
 
 
@@ -311,8 +312,8 @@ def cut(
                 segments += nxt.segments
                 samples, covered = gather(segments, a, b)
         coverage = covered / W
-        if covered == 0:
-            yield Window(k, None, 0.0, GAP)
+        if covered <= tol:  # a sample or two past a file's end is not data worth a word
+            yield Window(k, None, coverage, GAP)
         elif covered < W - tol:
             yield Window(k, None, coverage, SHORT)
         else:

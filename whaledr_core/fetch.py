@@ -22,7 +22,6 @@ import httpx
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 TRANSIENT_ERRORS = (httpx.TransportError,)  # connect, read, write, pool, protocol (dropped bodies)
-CHUNK = 1 << 20
 
 
 class FetchError(RuntimeError):
@@ -162,7 +161,7 @@ def _attempt(url: str, part: Path, client: httpx.Client, expected_size: int | No
             part.unlink(missing_ok=True)
             raise PermanentFetchError(f"{url}: server announces {total} bytes, listing said {expected_size}")
         with open(part, mode) as fh:
-            for chunk in r.iter_bytes(CHUNK):
+            for chunk in r.iter_bytes():  # unbuffered: what arrived before a drop is kept
                 fh.write(chunk)
     size = part.stat().st_size
     if total is not None and size != total:
