@@ -80,8 +80,10 @@ def run(
         policy, (lo, hi) = ("fixed", _pair(db_range, "--db-range")) if db_range else ("percentile", _pair(percentiles, "--percentiles"))
         rs = RenderSettings(nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax, cmap=cmap, db_policy=policy,
                             db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav)
+        from whaledr_core.catalog import SAMPLE_RATE
         from whaledr_core.render import palette
 
+        rs.check_rate(SAMPLE_RATE)
         palette(cmap)
     except (UnknownHydrophone, ValueError) as e:
         _fail(str(e))

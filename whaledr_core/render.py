@@ -70,6 +70,11 @@ class RenderSettings:
         if self.width < 16 or self.height < 16:
             raise ValueError("image too small")
 
+    def check_rate(self, rate: int) -> None:
+        """Settings that only make sense for some sampling rates: the band must sit below Nyquist."""
+        if self.fmax > rate / 2:
+            raise ValueError(f"fmax {self.fmax:g} Hz is above the Nyquist frequency of {rate} Hz data")
+
     @property
     def hop(self) -> int:
         return max(1, int(round(self.nfft * (1 - self.overlap))))
@@ -90,8 +95,7 @@ def _hann(n: int) -> np.ndarray:
 
 def spectrogram_db(samples: np.ndarray, rs: RenderSettings, rate: int) -> np.ndarray:
     """Power in dB, rows = shown frequency bins from high to low, columns = time."""
-    if rs.fmax > rate / 2:
-        raise ValueError(f"fmax {rs.fmax} Hz is above the Nyquist frequency of {rate} Hz data")
+    rs.check_rate(rate)
     x = samples.astype(np.float32)
     x -= x.mean()
     frames = np.lib.stride_tricks.sliding_window_view(x, rs.nfft)[:: rs.hop]

@@ -1,0 +1,127 @@
+"""`whaledr synth` -> `python -m http.server` -> `whaledr run`, as a user would run them, and a rerun."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from conftest import DAY, RATE, run_cli
+
+NODE_DAY = "LJ01D/2019_01_12"
+
+
+def expected_ids() -> set[str]:
+    """Worked out by hand from what synth wrote: 00:00:00.000015 + 300 s, then a 2.5 s gap, then
+    files at 00:05:02.5 and 00:10:02.5. The windows 00:05:00 and 00:15:00 are 2.5 s short."""
+    t0 = dt.datetime(2019, 1, 12)
+    starts = [t0 + dt.timedelta(seconds=5 * k) for k in range(0, 60)]
+    starts += [t0 + dt.timedelta(seconds=5 * k) for k in range(61, 180)]
+    return {f"LJ01D___2019_01_12___OO_HYEA2__YDH_{t:%Y_%m_%dT%H_%M_%S}" for t in starts}
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+
+
+def test_day_over_http_to_a_folder_then_a_rerun_renders_nothing(synth_mirror, static_server, tmp_path, env):
+    server = static_server(synth_mirror)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["run", DAY.isoformat(), "--hydrophone", "LJ01D", "--source", server.url, "--out", str(out),
+            "--workers", "2", "--cache", str(cache)]
+    r = run_cli(*args, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = r.stdout.strip().splitlines()[-1]
+    assert "3 files, 179 clips written, 0 already present" in summary and "complete" in summary
+
+    ids = expected_ids()
+    stored = {p.name for p in (out / NODE_DAY).iterdir()}
+    assert stored == {i.split("___")[2] + ext for i in ids for ext in (".png", ".wav")} | {"whaledr-day.json"}
+    for name in sorted(stored)[::25]:
+        path = out / NODE_DAY / name
+        if name.endswith(".png"):
+            with Image.open(path) as img:
+                img.verify()
+        elif name.endswith(".wav"):
+            info = sf.info(str(path))
+            assert (info.samplerate, info.frames, info.channels) == (RATE, 5 * RATE, 1)
+
+    m = json.loads((out / NODE_DAY / "whaledr-day.json").read_text())
+    assert {c["id"] for c in m["clips"]} == ids
+    t = m["totals"]
+    assert m["complete"] and t["files_listed"] == 3 and t["clips"] == 179
+    assert t["skipped_by_reason"] == {"short": 2, "gap": 17_280 - 179 - 2}
+    assert t["clip_seconds"] + t["skipped_seconds"] == t["day_seconds"] == 86_400
+    assert all(f["size"] and f["status"] == "ok" for f in m["files"])
+    assert m["settings"]["render"]["nfft"] == 4096 and m["software"]["name"] == "whaledr-pipeline"
+    assert not list(cache.rglob("*.mseed")), "a finished day's downloads are removed"
+
+    # the straddling clip at 00:10:00 holds the tail of file 2 and the head of file 3, scaled as documented
+    from obspy import read
+
+    files = sorted(synth_mirror.rglob("*.mseed"))
+    a, b = (read(str(f))[0].data.astype(np.float64) for f in files[1:])
+    start_b = round((2 * 300 + 2.5 + 15e-6) * RATE)  # day index of file 3's first sample
+    source = np.concatenate([a[-(start_b - 600 * RATE):], b[: 605 * RATE - start_b]])
+    x = source - source.mean()
+    wav, _ = sf.read(str(out / NODE_DAY / "OO_HYEA2__YDH_2019_01_12T00_10_00.wav"), dtype="int16")
+    np.testing.assert_array_equal(wav, np.round(x * 32767 / np.abs(x).max()).astype(np.int16))
+
+    before = snapshot(out)
+    r = run_cli(*args, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "0 clips written, 179 already present" in r.stdout
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if not k.endswith("whaledr-day.json")} == {
+        k: v for k, v in before.items() if not k.endswith("whaledr-day.json")}
+
+
+def test_a_rerun_after_lost_clips_renders_only_those(mirror_copy, tmp_path, env):
+    out = tmp_path / "out"
+    args = ["run", DAY.isoformat(), "--source", str(mirror_copy), "--out", str(out), "--workers", "1"]
+    assert run_cli(*args, env=env).returncode == 0
+    (out / NODE_DAY / "OO_HYEA2__YDH_2019_01_12T00_07_00.png").unlink()
+    (out / NODE_DAY / "whaledr-day.json").unlink()  # as if the first run had been killed before the end
+    before = snapshot(out)
+    r = run_cli(*args, env=env)
+    assert r.returncode == 0 and "1 clips written, 178 already present" in r.stdout, r.stdout + r.stderr
+    changed = {k for k, v in snapshot(out).items() if before.get(k) != v}
+    assert changed == {f"{NODE_DAY}/OO_HYEA2__YDH_2019_01_12T00_07_00.png",
+                       f"{NODE_DAY}/OO_HYEA2__YDH_2019_01_12T00_07_00.wav", f"{NODE_DAY}/whaledr-day.json"}
+
+
+def test_a_bad_file_fails_the_day_but_not_the_others(mirror_copy, tmp_path, env):
+    bad = sorted(mirror_copy.rglob("*.mseed"))[1]
+    bad.write_bytes(b"\0" * 100_000)
+    out = tmp_path / "out"
+    r = run_cli("run", DAY.isoformat(), "--source", str(mirror_copy), "--out", str(out), "--workers", "2", env=env)
+    assert r.returncode == 1
+    assert bad.name in r.stderr and "INCOMPLETE" in r.stdout
+    m = json.loads((out / NODE_DAY / "whaledr-day.json").read_text())
+    assert m["failed_files"] == [bad.name] and not m["complete"]
+    assert m["totals"]["skipped_by_reason"]["bad_file"] == 60
+    assert m["totals"]["clip_seconds"] + m["totals"]["skipped_seconds"] == 86_400
+    assert m["totals"]["clips"] == 179 - 60  # file 2 owned 00:05:05 to 00:10:00, the straddling window included
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "2019-13-01"], "invalid date"),
+    (["run", "2019-01-12", "--hydrophone", "XX99"], "unknown hydrophone"),
+    (["run", "2019-01-12", "--source", "/no/such/folder"], "neither an http(s) URL nor an existing folder"),
+    (["run", "2019-01-12", "--clip-seconds", "7"], "must divide a day"),
+    (["run", "2019-01-12", "--band", "0,40000", "--source", "."], "Nyquist"),
+])
+def test_users_mistakes_give_one_line_and_exit_2_before_any_work(args, message, env):
+    r = run_cli(*args, env=env, timeout=120)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
