@@ -40,6 +40,15 @@ def _pair(value: str | None, what: str) -> tuple[float, float] | None:
     return lo, hi
 
 
+def _size(value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(x) for x in value.lower().split("x"))
+    except ValueError:
+        _fail(f"--size takes WIDTHxHEIGHT (got {value!r})")
+        raise
+    return width, height
+
+
 @app.command()
 def run(
     date: Annotated[str, typer.Argument(help="UTC day to process, YYYY-MM-DD.")],
@@ -64,32 +73,28 @@ def run(
 ) -> None:
     """Process one day of one hydrophone into clips in a local folder."""
     day = _date(date)
-    from whaledr_core.catalog import DEFAULT_SOURCE, UnknownHydrophone, get_hydrophone
+    from whaledr_core.catalog import DEFAULT_SOURCE, SAMPLE_RATE, UnknownHydrophone, get_hydrophone
     from whaledr_core.clips import ClipSettings
-    from whaledr_core.listing import is_remote
-    from whaledr_core.render import RenderSettings
+    from whaledr_core.listing import ListingError, check_source
+    from whaledr_core.render import RenderSettings, palette
 
-    try:
+    fmin, fmax = _pair(band, "--band")
+    width, height = _size(size)
+    policy, (lo, hi) = ("fixed", _pair(db_range, "--db-range")) if db_range else ("percentile", _pair(percentiles, "--percentiles"))
+    try:  # every setting is checked here, so that a mistake costs a line, not a started run
         h = get_hydrophone(hydrophone)
         ClipSettings(clip_seconds=clip_seconds)
-        fmin, fmax = _pair(band, "--band")
-        try:
-            width, height = (int(x) for x in size.lower().split("x"))
-        except ValueError:
-            _fail(f"--size takes WIDTHxHEIGHT (got {size!r})")
-        policy, (lo, hi) = ("fixed", _pair(db_range, "--db-range")) if db_range else ("percentile", _pair(percentiles, "--percentiles"))
         rs = RenderSettings(nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax, cmap=cmap, db_policy=policy,
                             db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav)
-        from whaledr_core.catalog import SAMPLE_RATE
-        from whaledr_core.render import palette
-
         rs.check_rate(SAMPLE_RATE)
         palette(cmap)
     except (UnknownHydrophone, ValueError) as e:
         _fail(str(e))
     source = source or DEFAULT_SOURCE
-    if not is_remote(source) and not Path(source).is_dir():
-        _fail(f"source {source!r} is neither an http(s) URL nor an existing folder")
+    try:
+        check_source(source)
+    except ListingError as e:
+        _fail(str(e))
     if workers is not None and workers < 1:
         _fail("--workers must be at least 1")
     code = _run_day(day, h.node, source, out, clip_seconds, rs, workers, overwrite, cache, keep_downloads, verbose)
@@ -98,7 +103,8 @@ def run(
 
 def _run_day(day, node, source, out, clip_seconds, rs, workers, overwrite, cache, keep_downloads, verbose) -> int:
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        # our progress bar and summary speak for the run; -v shows Prefect's lines and tracebacks
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     from .server import prefect_api
 
     started = time.perf_counter()

@@ -199,3 +199,14 @@ def test_tone_lands_in_the_right_row_of_the_png():
         rows = np.asarray(img, dtype=float).mean(axis=1)
         expected = (rs.fmax - hz) / (rs.fmax - rs.fmin) * rs.height  # row 0 is the top: the highest frequency
         assert abs(int(np.argmax(rows)) - expected) <= 2, hz
+
+
+def test_truncated_file_gives_what_it_holds_and_says_it_is_short(tmp_path):
+    p = write_mseed(tmp_path / mseed_name(T0), T0, ramp(20 * RATE))
+    with open(p, "r+b") as fh:
+        fh.truncate(p.stat().st_size // 2 + 1000)  # mid-record
+    plan, results, m, _ = run_files([p], tmp_path)
+    (r,) = results
+    assert r.status == "ok" and any("holds" in n for n in r.notes)
+    assert 0 < len(r.clips) < 4
+    assert m["totals"]["clips"] * 5 + m["totals"]["skipped_seconds"] == 86_400

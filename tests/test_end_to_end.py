@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from conftest import DAY, RATE, run_cli
+from conftest import DAY, RATE, free_port, run_cli
 
 NODE_DAY = "LJ01D/2019_01_12"
 
@@ -120,8 +120,16 @@ def test_a_bad_file_fails_the_day_but_not_the_others(mirror_copy, tmp_path, env)
     (["run", "2019-01-12", "--source", "/no/such/folder"], "neither an http(s) URL nor an existing folder"),
     (["run", "2019-01-12", "--clip-seconds", "7"], "must divide a day"),
     (["run", "2019-01-12", "--band", "0,40000", "--source", "."], "Nyquist"),
+    (["run", "2019-01-12", "--source", f"http://127.0.0.1:{free_port()}"], "cannot reach"),
+    (["run", "2019-01-12", "--size", "512"], "WIDTHxHEIGHT"),
 ])
 def test_users_mistakes_give_one_line_and_exit_2_before_any_work(args, message, env):
     r = run_cli(*args, env=env, timeout=120)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_day_without_data_exits_1_and_says_so(synth_mirror, tmp_path, env):
+    r = run_cli("run", "2019-01-20", "--source", str(synth_mirror), "--out", str(tmp_path / "out"), env=env)
+    assert r.returncode == 1 and "no data files for LJ01D on 2019-01-20" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr + r.stdout

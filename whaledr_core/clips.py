@@ -12,6 +12,7 @@ is one unit of work, and windows partition the day between units with no overlap
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -180,11 +181,16 @@ def read_file(
     if head_seconds is not None and start is not None:
         t0 = UTCDateTime(start)
         kwargs = {"starttime": t0 - 1, "endtime": t0 + head_seconds}
-    try:
-        stream = read(path, format="MSEED", **kwargs)
-    except Exception as e:  # obspy raises many types for corrupt input
-        raise BadFile(f"not readable as miniSEED: {type(e).__name__}: {e}") from None
-    return assemble(stream, day, cs, whole=head_seconds is None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            stream = read(path, format="MSEED", **kwargs)
+        except Exception as e:  # obspy raises many types for corrupt input
+            raise BadFile(f"not readable as miniSEED: {type(e).__name__}: {e}") from None
+        data = assemble(stream, day, cs, whole=head_seconds is None)
+    # obspy's warnings about a damaged file belong to that file's record, not to the worker's stderr
+    data.notes += list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:5]
+    return data
 
 
 def assemble(stream, day: dt.date, cs: ClipSettings, whole: bool = True) -> FileData:
@@ -221,6 +227,8 @@ def assemble(stream, day: dt.date, cs: ClipSettings, whole: bool = True) -> File
     total = sum(len(d) for _, d in unique)
     expected = cs.file_seconds * rate
     notes: list[str] = []
+    if whole and total < expected - cs.continuity_samples:
+        notes.append(f"holds {total} samples of the {expected} of a whole file (truncated, or gaps)")
     if len(unique) == 1 or (whole and abs(total - expected) <= cs.continuity_samples):
         # in the order the file holds them: the timestamps jitter more than a short fragment lasts
         data = np.concatenate([d for _, d in unique]).astype(np.int32, copy=False)

@@ -195,6 +195,20 @@ def is_remote(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def check_source(source: str, timeout: float = 15.0) -> None:
+    """Fail in a second, not after minutes of retries, when the source cannot be reached at all."""
+    if not is_remote(source):
+        if not Path(source).is_dir():
+            raise ListingError(f"source {source!r} is neither an http(s) URL nor an existing folder")
+        return
+    try:
+        r = httpx.get(source.rstrip("/") + "/", timeout=timeout, follow_redirects=True)
+    except httpx.TransportError as e:
+        raise ListingError(f"cannot reach {source}: {e}") from None
+    if r.status_code >= 500:
+        raise ListingError(f"{source} answers HTTP {r.status_code}; try again later or use a mirror")
+
+
 def list_day(
     source: str, hydrophone: Hydrophone, day: dt.date, client: httpx.Client | None = None
 ) -> tuple[str | None, list[RawFile]]:
