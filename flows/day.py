@@ -13,8 +13,8 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from whaledr_core import manifest
 from whaledr_core.catalog import DEFAULT_SOURCE, get_hydrophone
-from whaledr_core.clips import ERROR, NOT_FETCHED, ClipSettings
-from whaledr_core.fetch import default_cache
+from whaledr_core.clips import ERROR, NOT_FETCHED, ClipSettings, DayPlan
+from whaledr_core.fetch import cache_path, default_cache, is_remote
 from whaledr_core.naming import day_manifest_key, day_prefix
 from whaledr_core.process import FileResult, failed
 from whaledr_core.render import RenderSettings
@@ -66,24 +66,23 @@ def day_flow(
         results.append(r)
         progress.file_done(r)
     with ThreadPoolTaskRunner(max_workers=download_concurrency) as downloads:
-        wanted = {f.name: f for u in todo for f in (u.file, u.next_file) if f is not None}
-        fetched = {name: downloads.submit(tasks.download, {"file": f, "cache": cache}) for name, f in wanted.items()}
+        fetched = {u.file.name: downloads.submit(tasks.download, {"file": u.file, "cache": cache}) for u in todo}
         work = {
-            tasks.process.submit(
-                u, fetched[u.file.name], fetched[u.next_file.name] if u.next_file else None,
-                day, h.node, out, prefix, cs, render, overwrite,
-            ): u
+            tasks.process.submit(u, fetched[u.file.name], day, h.node, out, prefix, cache, cs, render, overwrite): u
             for u in todo
         }
         for fut in as_completed(list(work)):
             unit = work[fut]
-            outcome = fut.result(raise_on_failure=False)
+            try:
+                outcome = fut.result(raise_on_failure=False)
+            except Exception as e:  # a process-pool future whose input (the download) failed raises
+                outcome = e
             if isinstance(outcome, FileResult):
                 result = outcome
             elif fetched[unit.file.name].state.is_failed():
-                result = failed(unit, NOT_FETCHED, f"{unit.file.name}: {fetched[unit.file.name].state.message}")
+                result = failed(unit, NOT_FETCHED, f"{unit.file.name}: {_error(fetched[unit.file.name])}")
             else:
-                result = failed(unit, ERROR, f"{unit.file.name}: {fut.state.message}")
+                result = failed(unit, ERROR, f"{unit.file.name}: {outcome}")
             if result.status != "ok":
                 log.warning("%s", result.error)
             results.append(result)
@@ -97,12 +96,21 @@ def day_flow(
     tasks.write_manifest(out, prefix, h.node, day, record)
     _report(record)
     if record["complete"] and not keep_downloads:
-        _drop_downloads(cache, fetched)
+        _drop_downloads(cache, plan)
     summary = manifest.summary_line(record, timings["total"])
     log.info(summary)
     if not record["complete"]:
         raise DayIncomplete(summary + "; failed: " + ", ".join(record["failed_files"]))
     return record["totals"]
+
+
+def _error(future) -> str:
+    """The exception a failed task ended with, in one line."""
+    try:
+        future.result()
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return str(future.state.message)
 
 
 def _report(record: dict) -> None:
@@ -119,11 +127,9 @@ def _report(record: dict) -> None:
     )
 
 
-def _drop_downloads(cache: str, fetched: dict) -> None:
+def _drop_downloads(cache: str, plan: DayPlan) -> None:
     """A finished day's downloads are not needed again: its rerun reuses the manifest."""
-    root = Path(cache).resolve()
-    for fut in fetched.values():
-        if fut.state.is_completed():
-            path = Path(fut.result()).resolve()
-            if root in path.parents:
-                path.unlink(missing_ok=True)
+    for unit in plan.units:
+        for f in (unit.file, unit.next_file):
+            if f is not None and is_remote(f.url):
+                cache_path(Path(cache), f.url).unlink(missing_ok=True)

@@ -38,12 +38,7 @@ def list_day(source: str, hydrophone: str, day: dt.date, cs: ClipSettings) -> tu
       retry_condition_fn=lambda task, run, state: not _is_permanent(state), cache_policy=NO_CACHE)
 def download(file: RawFile, cache: str) -> str:
     """A local path for the file: the file itself for a folder source, else a cached download."""
-    if not listing.is_remote(file.url):
-        return file.url
-    dest = fetch.cache_path(Path(cache), file.url)
-    with fetch.new_client() as client:
-        fetch.download(file.url, dest, client, expected_size=file.size if file.size_exact else None)
-    return str(dest)
+    return str(fetch.local_copy(file.url, Path(cache), file.size if file.size_exact else None))
 
 
 def _is_permanent(state) -> bool:
@@ -62,16 +57,26 @@ def _is_permanent(state) -> bool:
 def process(
     unit: FileUnit,
     path: str,
-    next_path: str | None,
     day: dt.date,
     node: str,
     out: str,
     prefix: str,
+    cache: str,
     cs: ClipSettings,
     rs: RenderSettings,
     overwrite: bool,
 ) -> FileResult:
-    return process_file(unit, path, next_path, day, node, open_sink(out, prefix), cs, rs, overwrite)
+    nxt = unit.next_file
+
+    def next_path() -> str | None:
+        """Only for a window that straddles into the next file; its download may be under way."""
+        try:
+            return str(fetch.local_copy(nxt.url, Path(cache), nxt.size if nxt.size_exact else None))
+        except fetch.FetchError as e:
+            get_run_logger().warning("next file %s not available: %s", nxt.name, e)
+            return None
+
+    return process_file(unit, path, next_path if nxt else None, day, node, open_sink(out, prefix), cs, rs, overwrite)
 
 
 @task(name="write-day-manifest", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

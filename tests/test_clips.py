@@ -41,7 +41,7 @@ def run_files(paths, tmp_path, cs=CS, rs=RS):
     plan = plan_day(DAY, files, cs)
     sink = LocalSink(tmp_path / "out")
     results = [
-        process_file(u, u.file.url, u.next_file.url if u.next_file else None, DAY, H.node, sink, cs, rs)
+        process_file(u, u.file.url, (lambda u=u: u.next_file.url) if u.next_file else None, DAY, H.node, sink, cs, rs)
         for u in plan.units
     ]
     m = manifest.build(hydrophone=H, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,

@@ -133,3 +133,28 @@ def test_a_day_without_data_exits_1_and_says_so(synth_mirror, tmp_path, env):
     r = run_cli("run", "2019-01-20", "--source", str(synth_mirror), "--out", str(tmp_path / "out"), env=env)
     assert r.returncode == 1 and "no data files for LJ01D on 2019-01-20" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_a_listed_file_that_answers_404_is_named_and_a_later_rerun_finishes_the_day(mirror_copy, static_server, tmp_path, env):
+    last = sorted(mirror_copy.rglob("*.mseed"))[-1]  # the addendum file, into which file 2's last window runs
+    kept = tmp_path / "kept.mseed"
+    last.rename(kept)  # still listed by index.html: the server answers 404
+    server = static_server(mirror_copy)
+    out = tmp_path / "out"
+    args = ["run", DAY.isoformat(), "--source", server.url, "--out", str(out), "--workers", "2",
+            "--cache", str(tmp_path / "cache")]
+    r = run_cli(*args, env=env)
+    assert r.returncode == 1 and last.name in r.stderr, r.stdout + r.stderr
+    m = json.loads((out / NODE_DAY / "whaledr-day.json").read_text())
+    assert m["failed_files"] == [last.name]
+    assert m["totals"]["skipped_by_reason"]["not_fetched"] == 17_280 - 121
+    assert "404" in next(f["error"] for f in m["files"] if f["name"] == last.name)
+    assert next(f for f in m["files"] if f["name"] == sorted(mirror_copy.rglob("*.mseed"))[1].name)["next_missing"]
+    assert m["totals"]["clips"] == 119  # the window at 00:10:00 waits for the missing file's head
+
+    kept.rename(last)
+    r = run_cli(*args, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = json.loads((out / NODE_DAY / "whaledr-day.json").read_text())
+    assert m["complete"] and {c["id"] for c in m["clips"]} == expected_ids()
+    assert "60 clips written, 119 already present" in r.stdout

@@ -49,6 +49,11 @@ class RetryPolicy:
         return min(base * (0.5 + random.random()), self.max_wait)
 
 
+def is_remote(source: str) -> bool:
+    """A URL to download from, rather than a local path to read in place."""
+    return source.startswith(("http://", "https://"))
+
+
 def new_client(timeout: float = 60.0) -> httpx.Client:
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=15.0), follow_redirects=True)
 
@@ -181,3 +186,11 @@ def _total_from_content_range(value: str | None) -> int | None:
         return None
     total = value.rsplit("/", 1)[1].strip()
     return int(total) if total.isdigit() else None
+
+
+def local_copy(url: str, cache: Path, expected_size: int | None = None) -> Path:
+    """A path to read `url` from: a local path as it is, a URL downloaded into the cache once."""
+    if not is_remote(url):
+        return Path(url)
+    with new_client() as client:
+        return download(url, cache_path(cache, url), client, expected_size=expected_size)

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urljoin, urlparse
 import httpx
 
 from .catalog import Hydrophone
-from .fetch import RetryPolicy, get_text, new_client
+from .fetch import RetryPolicy, get_text, is_remote, new_client
 from .naming import ChannelCodes
 
 EXTRA_FOLDERS = ("addendum",)
@@ -189,10 +189,6 @@ def list_local_day(base: str, paths: list[str]) -> tuple[str | None, list[RawFil
                     files.append(RawFile(str(Path(entry.path).resolve()), entry.name, parsed[1], size, True, parsed[0]))
         return str(folder), _sorted_unique(files)
     return None, []
-
-
-def is_remote(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
 
 
 def check_source(source: str, timeout: float = 15.0) -> None:

@@ -180,7 +180,7 @@ def reusable(
     out: dict[str, FileResult] = {}
     for unit in plan.units:
         e = entries.get(unit.file.name)
-        if not e or e.get("status") != "ok" or e.get("first_window") != unit.first_window or e.get("end_window") != unit.end_window:
+        if not e or e.get("status") != "ok" or e.get("next_missing") or e.get("first_window") != unit.first_window or e.get("end_window") != unit.end_window:
             continue
         clips = clips_by_file.get(unit.file.name, [])
         skipped = skipped_by_file.get(unit.file.name, [])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .clips import BAD_FILE, ClipSettings, FileUnit, BadFile, cut, read_file, window_start
@@ -44,6 +45,8 @@ class FileResult:
     seconds: dict[str, float] = field(default_factory=dict)
     reused: bool = False
     """Taken from the previous run's day manifest without touching the file."""
+    next_missing: bool = False
+    """A window ran into the next file, which could not be had: a rerun must look at this file again."""
 
 
 def clip_ids(unit: FileUnit, day: dt.date, node: str, cs: ClipSettings) -> dict[int, str]:
@@ -63,7 +66,7 @@ def failed(unit: FileUnit, reason: str, error: str) -> FileResult:
 def process_file(
     unit: FileUnit,
     path: str,
-    next_path: str | None,
+    next_path: Callable[[], str | None] | None,
     day: dt.date,
     node: str,
     sink: Sink,
@@ -71,6 +74,11 @@ def process_file(
     rs: RenderSettings,
     overwrite: bool = False,
 ) -> FileResult:
+    """Clips for the windows `unit` owns that the sink lacks (all of them with `overwrite`).
+
+    `next_path` gives the next file's local path; it is called only when a window runs into that
+    file, since fetching it may mean a download.
+    """
     t_start = time.perf_counter()
     ids = clip_ids(unit, day, node, cs)
     existing = set() if overwrite else sink.keys(day_prefix(sink.prefix, node, day))
@@ -88,12 +96,14 @@ def process_file(
         r.notes.append(f"{data.other_rate} traces at another sampling rate ignored")
 
     def load_next():
-        if next_path is None or unit.next_file is None:
-            return None
+        where = next_path() if next_path is not None and unit.next_file is not None else None
         try:
-            return read_file(next_path, day, cs, head_seconds=cs.clip_seconds + 1, start=unit.next_file.start)
+            if where is not None:
+                return read_file(where, day, cs, head_seconds=cs.clip_seconds + 1, start=unit.next_file.start)
         except BadFile:
-            return None
+            pass
+        r.next_missing = True
+        return None
 
     spent = {"png": 0.0, "wav": 0.0, "write": 0.0}
     for w in cut(unit, data, cs, load_next if unit.next_file is not None else None):
