@@ -13,7 +13,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from whaledr_core import manifest
 from whaledr_core.catalog import DEFAULT_SOURCE, get_hydrophone
-from whaledr_core.clips import ERROR, NOT_FETCHED, ClipSettings, DayPlan
+from whaledr_core.clips import ERROR, NOT_FETCHED, ClipSettings, DayPlan, FileUnit
 from whaledr_core.fetch import cache_path, default_cache, is_remote
 from whaledr_core.naming import day_manifest_key, day_prefix
 from whaledr_core.process import FileResult, failed
@@ -72,17 +72,7 @@ def day_flow(
             for u in todo
         }
         for fut in as_completed(list(work)):
-            unit = work[fut]
-            try:
-                outcome = fut.result(raise_on_failure=False)
-            except Exception as e:  # a process-pool future whose input (the download) failed raises
-                outcome = e
-            if isinstance(outcome, FileResult):
-                result = outcome
-            elif fetched[unit.file.name].state.is_failed():
-                result = failed(unit, NOT_FETCHED, f"{unit.file.name}: {_error(fetched[unit.file.name])}")
-            else:
-                result = failed(unit, ERROR, f"{unit.file.name}: {outcome}")
+            result = _file_result(fut, fetched[work[fut].file.name], work[fut])
             if result.status != "ok":
                 log.warning("%s", result.error)
             results.append(result)
@@ -102,6 +92,19 @@ def day_flow(
     if not record["complete"]:
         raise DayIncomplete(summary + "; failed: " + ", ".join(record["failed_files"]))
     return record["totals"]
+
+
+def _file_result(processed, downloaded, unit: FileUnit) -> FileResult:
+    """What a file's two tasks came to; a failure becomes a record with every owned window skipped."""
+    try:
+        outcome = processed.result(raise_on_failure=False)
+    except Exception as e:  # a process-pool future whose input (the download) failed raises
+        outcome = e
+    if isinstance(outcome, FileResult):
+        return outcome
+    if downloaded.state.is_failed():
+        return failed(unit, NOT_FETCHED, f"{unit.file.name}: {_error(downloaded)}")
+    return failed(unit, ERROR, f"{unit.file.name}: {outcome}")
 
 
 def _error(future) -> str:

@@ -17,6 +17,7 @@ from whaledr_core.process import FileResult, process_file
 from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import open_sink
 
+
 @task(name="list-day", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
 def list_day(source: str, hydrophone: str, day: dt.date, cs: ClipSettings) -> tuple[str | None, DayPlan]:
     """The day's files and who owns which window; the day before is asked only when it may spill over."""
@@ -38,7 +39,7 @@ def list_day(source: str, hydrophone: str, day: dt.date, cs: ClipSettings) -> tu
       retry_condition_fn=lambda task, run, state: not _is_permanent(state), cache_policy=NO_CACHE)
 def download(file: RawFile, cache: str) -> str:
     """A local path for the file: the file itself for a folder source, else a cached download."""
-    return str(fetch.local_copy(file.url, Path(cache), file.size if file.size_exact else None))
+    return str(fetch.local_copy(file.url, Path(cache), file.exact_size))
 
 
 def _is_permanent(state) -> bool:
@@ -71,7 +72,7 @@ def process(
     def next_path() -> str | None:
         """Only for a window that straddles into the next file; its download may be under way."""
         try:
-            return str(fetch.local_copy(nxt.url, Path(cache), nxt.size if nxt.size_exact else None))
+            return str(fetch.local_copy(nxt.url, Path(cache), nxt.exact_size))
         except fetch.FetchError as e:
             get_run_logger().warning("next file %s not available: %s", nxt.name, e)
             return None

@@ -47,6 +47,11 @@ class RawFile:
     size_exact: bool
     codes: ChannelCodes
 
+    @property
+    def exact_size(self) -> int | None:
+        """The size a download must have, when the listing gave it to the byte."""
+        return self.size if self.size_exact else None
+
 
 def parse_name(name: str) -> tuple[ChannelCodes, dt.datetime] | None:
     """Codes and start time from `OO-HYEA2--YDH-2019-01-12T15:10:00.000015.mseed`, or None."""
