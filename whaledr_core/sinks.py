@@ -24,8 +24,6 @@ class Sink(Protocol):
         """Complete keys under `prefix` (a folder-like prefix ending in `/`)."""
         ...
 
-    def describe(self) -> str: ...
-
 
 class LocalSink:
     """Keys as paths under a folder; writes go to a hidden temporary file, then an atomic rename."""
@@ -67,9 +65,6 @@ class LocalSink:
             return set()
         base = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
         return {base + e.name for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")}
-
-    def describe(self) -> str:
-        return str(self.root)
 
 
 def open_sink(target: str, prefix: str = "") -> Sink:

@@ -145,12 +145,15 @@ def _fragments(data: np.ndarray, header: dict, rng: np.random.Generator) -> list
 
 
 def human_size(n: int) -> str:
-    """Apache's `36M` style."""
+    """Apache's rounded sizes: `24`, `5.2M`, `36M`."""
+    size, unit = float(n), ""
     for unit in ("", "K", "M", "G"):
-        if n < 1024 or unit == "G":
-            return f"{n}" if unit == "" else f"{n:.0f}{unit}" if n >= 10 else f"{n:.1f}{unit}"
-        n /= 1024
-    return str(n)
+        if size < 1024 or unit == "G":
+            break
+        size /= 1024
+    if unit == "":
+        return str(n)
+    return f"{size:.1f}{unit}" if size < 10 else f"{size:.0f}{unit}"
 
 
 def write_indexes(root: str | Path) -> None:
