@@ -81,6 +81,10 @@ def test_day_over_http_to_a_folder_then_a_rerun_renders_nothing(synth_mirror, st
     r = run_cli(*args, env=env)
     assert r.returncode == 0, r.stderr
     assert "0 clips written, 179 already present" in r.stdout
+    rerun = json.loads((out / NODE_DAY / "whaledr-day.json").read_text())
+    assert all(f["reused"] for f in rerun["files"]), "finished files are neither downloaded nor decoded again"
+    assert not cache.exists() or not list(cache.rglob("*.mseed"))
+    assert {c["id"] for c in rerun["clips"]} == ids and rerun["totals"]["skipped_windows"] == t["skipped_windows"]
     after = snapshot(out)
     assert {k: v for k, v in after.items() if not k.endswith("whaledr-day.json")} == {
         k: v for k, v in before.items() if not k.endswith("whaledr-day.json")}
