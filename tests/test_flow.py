@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.task_runners import ProcessPoolTaskRunner
 from prefect.testing.utilities import prefect_test_harness
 

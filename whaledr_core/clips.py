@@ -20,7 +20,6 @@ import numpy as np
 
 from .catalog import FILE_SECONDS, SAMPLE_RATE
 from .listing import RawFile
-from .naming import ChannelCodes
 
 DAY_SECONDS = 86_400
 
