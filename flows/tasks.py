@@ -38,6 +38,10 @@ def list_day(source: str, hydrophone: str, day: dt.date, cs: ClipSettings) -> tu
 @task(name="download", task_run_name="download {file.name}", retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=lambda task, run, state: not _is_permanent(state), cache_policy=NO_CACHE)
 def download(file: RawFile, cache: str) -> str:
+    return _local_path(file, cache)
+
+
+def _local_path(file: RawFile, cache: str) -> str:
     """A local path for the file: the file itself for a folder source, else a cached download."""
     return str(fetch.local_copy(file.url, Path(cache), file.exact_size))
 
@@ -72,7 +76,7 @@ def process(
     def next_path() -> str | None:
         """Only for a window that straddles into the next file; its download may be under way."""
         try:
-            return str(fetch.local_copy(nxt.url, Path(cache), nxt.exact_size))
+            return _local_path(nxt, cache)
         except fetch.FetchError as e:
             get_run_logger().warning("next file %s not available: %s", nxt.name, e)
             return None
