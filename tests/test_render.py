@@ -10,7 +10,7 @@ import soundfile as sf
 from PIL import Image
 
 from whaledr_core import render
-from whaledr_core.render import RenderSettings, spectrogram_png, wav_bytes
+from whaledr_core.render import RenderSettings, spectrogram_png, wav_bytes, wav_size
 
 RATE = 64_000
 CLIP = (np.random.default_rng(3).normal(5000, 30_000, 5 * RATE)).astype(np.int32)
@@ -74,3 +74,9 @@ def test_bad_settings_say_what_is_wrong(kwargs):
 def test_unknown_colour_map_is_refused():
     with pytest.raises(ValueError, match="colour map"):
         render.palette("no-such-map")
+
+
+@pytest.mark.parametrize("fmt", ["int16", "int32-raw"])
+def test_wav_size_is_known_before_rendering(fmt):
+    rs = RenderSettings(wav=fmt)
+    assert len(wav_bytes(CLIP, rs, RATE)) == wav_size(rs, len(CLIP))

@@ -20,12 +20,12 @@ Defaults, chosen for volunteers looking for humpback and other baleen whale call
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import scipy.fft
-import soundfile as sf
 from PIL import Image
 
 CMAP_LEVELS = 240
@@ -204,8 +204,21 @@ def wav_samples(samples: np.ndarray, rs: RenderSettings) -> np.ndarray:
     return np.round(x * (32767.0 / peak)).astype(np.int16)
 
 
+WAV_HEADER_BYTES = 44
+
+
+def wav_size(rs: RenderSettings, n_samples: int) -> int:
+    """Bytes of a clip's WAV: known before rendering, so a stored WAV of another size is not trusted."""
+    return WAV_HEADER_BYTES + n_samples * (4 if rs.wav == WAV_RAW else 2)
+
+
 def wav_bytes(samples: np.ndarray, rs: RenderSettings, rate: int) -> bytes:
-    data = wav_samples(samples, rs)
-    buf = io.BytesIO()
-    sf.write(buf, data, rate, format="WAV", subtype="PCM_32" if data.dtype == np.int32 else "PCM_16")
-    return buf.getvalue()
+    """A canonical 44-byte-header PCM WAV, written directly: ~10x cheaper than going through libsndfile."""
+    data = wav_samples(samples, rs).astype("<i4" if rs.wav == WAV_RAW else "<i2", copy=False)
+    width = data.dtype.itemsize
+    body = data.tobytes()
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(body), b"WAVE", b"fmt ", 16, 1, 1,
+        rate, rate * width, width, 8 * width, b"data", len(body),
+    )
+    return header + body
