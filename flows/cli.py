@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
@@ -55,6 +57,11 @@ def run(
     hydrophone: Annotated[str, typer.Option(help=HYDROPHONE_HELP)] = "LJ01D",
     source: Annotated[Optional[str], typer.Option(help="Base URL or local folder holding {site}/{node}/{instrument}/YYYY/MM/DD/. [default: the OOI raw data server]")] = None,
     out: Annotated[Path, typer.Option(help="Output folder; clips land under {node}/{YYYY_MM_DD}/ as the app's keys.")] = Path("whaledr-out"),
+    s3_block: Annotated[Optional[str], typer.Option(help="Upload to the bucket of this saved S3Bucket block instead of --out (see `whaledr blocks`).")] = None,
+    firebase_block: Annotated[Optional[str], typer.Option(help="Then add the new IDs to the app's Realtime Database through this saved block.")] = None,
+    upload_concurrency: Annotated[int, typer.Option(help="Parallel uploads per worker process.")] = DEFAULT_UPLOAD_CONCURRENCY,
+    public_read: Annotated[bool, typer.Option(help="Upload with the public-read ACL (for buckets that use ACLs).")] = False,
+    cache_control: Annotated[Optional[str], typer.Option(help="Cache-Control header for clips, e.g. 'public, max-age=31536000, immutable'.")] = None,
     clip_seconds: Annotated[int, typer.Option(help="Clip length in seconds; must divide a day.")] = 5,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes. [default: CPU count]")] = None,
     overwrite: Annotated[bool, typer.Option(help="Render every clip again even where it exists.")] = False,
@@ -97,14 +104,25 @@ def run(
         _fail(str(e))
     if workers is not None and workers < 1:
         _fail("--workers must be at least 1")
-    code = _run_day(day, h.node, source, out, clip_seconds, rs, workers, overwrite, cache, keep_downloads, verbose)
+    if upload_concurrency < 1:
+        _fail("--upload-concurrency must be at least 1")
+    from .targets import Target
+
+    target = Target(str(out), "", s3_block, upload_concurrency, public_read, cache_control)
+    code = _run_day(day, h.node, source, target, firebase_block, workers, verbose,
+                    dict(clip_seconds=clip_seconds, render=rs, overwrite=overwrite,
+                         cache=str(cache) if cache else None, keep_downloads=keep_downloads))
     raise typer.Exit(code)
 
 
-def _run_day(day, node, source, out, clip_seconds, rs, workers, overwrite, cache, keep_downloads, verbose) -> int:
+def _quiet(verbose: bool) -> None:
     if not verbose:
         # our progress bar and summary speak for the run; -v shows Prefect's lines and tracebacks
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+def _run_day(day, node, source, target: "Target", firebase_block, workers, verbose, options: dict) -> int:
+    _quiet(verbose)
     from .server import prefect_api
 
     started = time.perf_counter()
@@ -113,17 +131,24 @@ def _run_day(day, node, source, out, clip_seconds, rs, workers, overwrite, cache
 
         from whaledr_core import manifest
         from whaledr_core.naming import day_manifest_key
-        from whaledr_core.sinks import open_sink
 
         from .day import day_flow
         from .progress import listening
+        from .targets import BlockMissing, firebase
 
+        try:  # a misnamed block costs a line, not a started run
+            sink = target.open()
+            if firebase_block:
+                firebase(firebase_block)
+        except (BlockMissing, ValueError) as e:
+            _fail(str(e))
         flow = day_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=workers))
         with _progress_bar() as listener, listening(listener):
-            state = flow(day=day, hydrophone=node, source=source, out=str(out), clip_seconds=clip_seconds,
-                         render=rs, overwrite=overwrite, cache=str(cache) if cache else None,
-                         keep_downloads=keep_downloads, return_state=True)
-        record = manifest.loads(open_sink(str(out)).get(day_manifest_key("", node, day)))
+            state = flow(day=day, hydrophone=node, source=source, out=target.out, prefix=target.prefix,
+                         s3_block=target.s3_block, firebase_block=firebase_block,
+                         upload_concurrency=target.upload_concurrency, public_read=target.public_read,
+                         cache_control=target.cache_control, return_state=True, **options)
+        record = manifest.loads(sink.get(day_manifest_key(sink.prefix, node, day)))
     seconds = time.perf_counter() - started
     if state.is_completed() and record:
         typer.echo(manifest.summary_line(record, seconds))
@@ -168,6 +193,97 @@ class _progress_bar:
         return False
 
 
+def _secret(env: str, prompt: str) -> str:
+    """From the environment, else a hidden prompt: a secret never goes on a command line (shell history, ps)."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        _fail(f"set {env} in the environment (or run in a terminal to be asked for it)")
+    return typer.prompt(prompt, hide_input=True)
+
+
+@app.command()
+def blocks(
+    bucket: Annotated[Optional[str], typer.Option(help="S3 bucket the app reads from.")] = None,
+    folder: Annotated[str, typer.Option(help="Key prefix in the bucket (the app's {prefix}).")] = "",
+    endpoint_url: Annotated[Optional[str], typer.Option(help="For S3-compatible stores (MinIO, ...).")] = None,
+    region: Annotated[Optional[str], typer.Option(help="AWS region of the bucket.")] = None,
+    aws_block: Annotated[str, typer.Option(help="Name to save the AwsCredentials block under.")] = "whaledr-aws",
+    s3_block: Annotated[str, typer.Option(help="Name to save the S3Bucket block under.")] = "whaledr-s3",
+    firebase_url: Annotated[Optional[str], typer.Option(help="Realtime Database URL, https://<db>.firebaseio.com.")] = None,
+    firebase_credential: Annotated[str, typer.Option(help="'secret' (database secret, WHALEDR_FIREBASE_SECRET) or 'token' (OAuth access token, WHALEDR_FIREBASE_TOKEN).")] = "secret",
+    firebase_block: Annotated[str, typer.Option(help="Name to save the Firebase block under.")] = "whaledr-firebase",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")] = False,
+) -> None:
+    """Save the S3 and Firebase blocks a run uses. Secrets come from AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN) and WHALEDR_FIREBASE_SECRET or WHALEDR_FIREBASE_TOKEN,
+    or from a hidden prompt; never from the command line."""
+    if not bucket and not firebase_url:
+        _fail("nothing to save: give --bucket, --firebase-url or both")
+    if firebase_credential not in ("secret", "token"):
+        _fail("--firebase-credential is 'secret' or 'token'")
+    if firebase_url and not firebase_url.startswith(("https://", "http://")):
+        _fail(f"--firebase-url must start with https:// (got {firebase_url!r})")
+    keys = None
+    if bucket:
+        keys = (_secret("AWS_ACCESS_KEY_ID", "AWS access key ID"),
+                _secret("AWS_SECRET_ACCESS_KEY", "AWS secret access key"), os.environ.get("AWS_SESSION_TOKEN"))
+    credential = None
+    if firebase_url:
+        env = "WHALEDR_FIREBASE_SECRET" if firebase_credential == "secret" else "WHALEDR_FIREBASE_TOKEN"
+        credential = _secret(env, f"Firebase database {firebase_credential}")
+    _quiet(verbose)
+    from .server import prefect_api
+
+    with prefect_api():
+        from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
+
+        from .targets import FirebaseDatabase
+
+        if bucket and keys:
+            creds = AwsCredentials(aws_access_key_id=keys[0], aws_secret_access_key=keys[1],
+                                   aws_session_token=keys[2], region_name=region,
+                                   aws_client_parameters=AwsClientParameters(endpoint_url=endpoint_url))
+            creds.save(aws_block, overwrite=True)
+            S3Bucket(bucket_name=bucket, credentials=creds, bucket_folder=folder).save(s3_block, overwrite=True)
+            where = f"s3://{bucket}/{folder}" + (f" at {endpoint_url}" if endpoint_url else "")
+            typer.echo(f"saved AwsCredentials block {aws_block!r} and S3Bucket block {s3_block!r} ({where})")
+        if firebase_url and credential:
+            field = "database_secret" if firebase_credential == "secret" else "access_token"
+            FirebaseDatabase(database_url=firebase_url, **{field: credential}).save(firebase_block, overwrite=True)
+            typer.echo(f"saved Firebase block {firebase_block!r} ({firebase_url}, {firebase_credential})")
+
+
+@app.command()
+def sync(
+    out: Annotated[Path, typer.Option(help="Output folder, when no --s3-block.")] = Path("whaledr-out"),
+    s3_block: Annotated[Optional[str], typer.Option(help="Saved S3Bucket block holding the clips.")] = None,
+    firebase_block: Annotated[Optional[str], typer.Option(help="Saved Firebase block; without it, only the manifest is rebuilt.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")] = False,
+) -> None:
+    """Rebuild the app manifest from every day manifest, then add missing IDs to the app's database."""
+    _quiet(verbose)
+    from .server import prefect_api
+
+    with prefect_api():
+        from .sync import sync_flow
+        from .targets import BlockMissing, Target, firebase
+
+        try:
+            Target(str(out), "", s3_block).open()
+            if firebase_block:
+                firebase(firebase_block)
+        except (BlockMissing, ValueError) as e:
+            _fail(str(e))
+        state = sync_flow(out=str(out), s3_block=s3_block, firebase_block=firebase_block, return_state=True)
+    if not state.is_completed():
+        _fail(f"sync failed: {state.message}", 1)
+    r = state.result()
+    db = f"; database: {r['added']} IDs added, {r['already']} already there" if firebase_block else ""
+    typer.echo(f"app manifest: {r['manifest_ids']} IDs{db}")
+
+
 @app.command()
 def synth(
     directory: Annotated[Path, typer.Argument(help="Folder to write the mirror into (the --source base).")],
@@ -208,10 +324,8 @@ def demo(
 ) -> None:
     """The whole pipeline with no internet: a synthetic day served over loopback HTTP, to a local folder."""
     from whaledr_core.catalog import get_hydrophone
-    from whaledr_core.render import RenderSettings
-    from whaledr_core.synth import SynthOptions, write_day
-
     from whaledr_core.mirror import serve
+    from whaledr_core.synth import SynthOptions, write_day
 
     day, h = dt.date(2019, 1, 12), get_hydrophone("LJ01D")
     mirror, out = directory / "mirror", directory / "out"
@@ -220,7 +334,9 @@ def demo(
         write_day(mirror, h, day, SynthOptions(files=files, gap_seconds=2.5, fragmented=True, addendum=True))
     with serve(mirror) as url:
         typer.echo(f"serving {mirror} at {url}; output to {out}")
-        code = _run_day(day, h.node, url, out, 5, RenderSettings(), workers, False, directory / "cache", False, False)
+        from .targets import Target
+
+        code = _run_day(day, h.node, url, Target(str(out)), None, workers, False, dict(cache=str(directory / "cache")))
     if code == 0:
         typer.echo(f"look at the clips under {out / h.node / day.strftime('%Y_%m_%d')}")
     raise typer.Exit(code)

@@ -11,17 +11,18 @@ from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from whaledr_core import manifest
+from whaledr_core import appmanifest, manifest
 from whaledr_core.catalog import DEFAULT_SOURCE, get_hydrophone
 from whaledr_core.clips import ERROR, NOT_FETCHED, ClipSettings, DayPlan, FileUnit
 from whaledr_core.fetch import cache_path, default_cache, is_remote
 from whaledr_core.naming import day_manifest_key, day_prefix
-from whaledr_core.process import FileResult, failed
-from whaledr_core.render import RenderSettings
-from whaledr_core.sinks import open_sink
+from whaledr_core.process import FileResult, clip_ids, failed, stored_ids
+from whaledr_core.render import RenderSettings, wav_size
+from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 
 from . import tasks
 from .progress import DayProgress
+from .targets import Target
 
 
 class DayIncomplete(RuntimeError):
@@ -35,15 +36,23 @@ def day_flow(
     source: str = DEFAULT_SOURCE,
     out: str = "whaledr-out",
     prefix: str = "",
+    s3_block: str | None = None,
+    firebase_block: str | None = None,
     clip_seconds: int = 5,
     render: RenderSettings = RenderSettings(),
     overwrite: bool = False,
     cache: str | None = None,
     keep_downloads: bool = False,
     download_concurrency: int = 4,
+    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
+    public_read: bool = False,
+    cache_control: str | None = None,
 ) -> dict:
     """List the day, fetch its files (a few at a time, in threads) while the process pool turns each
-    file into clips, then write the day manifest; a rerun redoes only what is missing."""
+    file into clips, write the day manifest, add the day's IDs to the app manifest and, with a
+    Firebase block, tell the app's database; a rerun redoes only what is missing.
+
+    Output goes to the S3 bucket of `s3_block` when named, else to the folder `out`."""
     log = get_run_logger()
     started = time.perf_counter()
     h, cs = get_hydrophone(hydrophone), ClipSettings(clip_seconds=clip_seconds)
@@ -53,10 +62,13 @@ def day_flow(
         raise DayIncomplete(f"no data files for {h.node} on {day} under {source}")
     listed = time.perf_counter()
 
-    sink = open_sink(out, prefix)
-    previous = manifest.loads(sink.get(day_manifest_key(prefix, h.node, day)))
-    existing = set() if overwrite else sink.keys(day_prefix(prefix, h.node, day))
-    reused = {} if overwrite else manifest.reusable(previous, plan, cs, render, existing, prefix)
+    target = Target(out, prefix, s3_block, upload_concurrency, public_read, cache_control)
+    sink = target.open()
+    previous = manifest.loads(sink.get(day_manifest_key(sink.prefix, h.node, day)))
+    ids = {u.file.name: frozenset(clip_ids(u, day, h.node, cs).values()) for u in plan.units}
+    existing = {} if overwrite else sink.keys(day_prefix(sink.prefix, h.node, day))
+    stored = stored_ids(existing, sink.prefix, set().union(*ids.values()), wav_size(render, cs.window))
+    reused = {} if overwrite else manifest.reusable(previous, plan, cs, render, stored)
     todo = [u for u in plan.units if u.file.name not in reused]
     log.info("%d files to process, %d finished by an earlier run", len(todo), len(reused))
 
@@ -68,7 +80,7 @@ def day_flow(
     with ThreadPoolTaskRunner(max_workers=download_concurrency) as downloads:
         fetched = {u.file.name: downloads.submit(tasks.download, {"file": u.file, "cache": cache}) for u in todo}
         work = {
-            tasks.process.submit(u, fetched[u.file.name], day, h.node, out, prefix, cache, cs, render, overwrite): u
+            tasks.process.submit(u, fetched[u.file.name], day, h.node, target, cache, cs, render, ids[u.file.name] & stored): u
             for u in todo
         }
         for fut in as_completed(list(work)):
@@ -83,8 +95,12 @@ def day_flow(
     timings["total"] = time.perf_counter() - started
     record = manifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan,
                             results=results, cs=cs, rs=render, timings=timings)
-    tasks.write_manifest(out, prefix, h.node, day, record)
+    tasks.write_manifest(target, h.node, day, record)
     _report(record)
+    day_ids = appmanifest.day_ids(record)
+    tasks.update_app_manifest(target, day_ids)
+    if firebase_block:
+        tasks.sync_app(firebase_block, day_ids)
     if record["complete"] and not keep_downloads:
         _drop_downloads(cache, plan)
     summary = manifest.summary_line(record, timings["total"])

@@ -33,7 +33,10 @@ def prefect_api() -> Iterator[str]:
         yield configured
         return
     from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_HOME
 
+    # Prefect makes only the last folder of its home; a missing parent costs a 2-minute startup timeout
+    PREFECT_HOME.value().mkdir(parents=True, exist_ok=True)
     server = SubprocessASGIServer()
     server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     os.environ["PREFECT_API_URL"] = server.api_url

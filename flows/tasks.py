@@ -8,14 +8,31 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from whaledr_core import clips, fetch, listing, manifest
+from whaledr_core import appmanifest, appsync, clips, fetch, listing, manifest
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import ClipSettings, DayPlan, FileUnit
 from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
 from whaledr_core.process import FileResult, process_file
 from whaledr_core.render import RenderSettings
-from whaledr_core.sinks import open_sink
+
+from .targets import BlockMissing, Target, firebase
+
+
+def _unless(*errors: type[Exception]):
+    """A retry condition: try again unless the run ended with one of `errors`, which will not mend
+    in a minute (a 404, a size mismatch, a refused credential)."""
+
+    def condition(task, run, state) -> bool:
+        try:
+            state.result()
+        except errors:
+            return False
+        except Exception:
+            return True
+        return True
+
+    return condition
 
 
 @task(name="list-day", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
@@ -36,7 +53,7 @@ def list_day(source: str, hydrophone: str, day: dt.date, cs: ClipSettings) -> tu
 
 
 @task(name="download", task_run_name="download {file.name}", retries=2, retry_delay_seconds=[10, 60],
-      retry_condition_fn=lambda task, run, state: not _is_permanent(state), cache_policy=NO_CACHE)
+      retry_condition_fn=_unless(fetch.PermanentFetchError), cache_policy=NO_CACHE)
 def download(file: RawFile, cache: str) -> str:
     return _local_path(file, cache)
 
@@ -46,17 +63,6 @@ def _local_path(file: RawFile, cache: str) -> str:
     return str(fetch.local_copy(file.url, Path(cache), file.exact_size))
 
 
-def _is_permanent(state) -> bool:
-    """A 404 or a size mismatch will not mend by trying again in a minute."""
-    try:
-        state.result()
-    except fetch.PermanentFetchError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(name="process-file", task_run_name="process {unit.file.name}", retries=1, retry_delay_seconds=5,
       cache_policy=NO_CACHE)
 def process(
@@ -64,12 +70,11 @@ def process(
     path: str,
     day: dt.date,
     node: str,
-    out: str,
-    prefix: str,
+    target: Target,
     cache: str,
     cs: ClipSettings,
     rs: RenderSettings,
-    overwrite: bool,
+    done: frozenset[str],
 ) -> FileResult:
     nxt = unit.next_file
 
@@ -81,12 +86,40 @@ def process(
             get_run_logger().warning("next file %s not available: %s", nxt.name, e)
             return None
 
-    return process_file(unit, path, next_path if nxt else None, day, node, open_sink(out, prefix), cs, rs, overwrite)
+    return process_file(unit, path, next_path if nxt else None, day, node, target.open(), cs, rs, done)
 
 
 @task(name="write-day-manifest", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def write_manifest(out: str, prefix: str, node: str, day: dt.date, record: dict) -> str:
-    """Written last: its presence says the day's run finished, and what it left undone."""
-    key = day_manifest_key(prefix, node, day)
-    open_sink(out, prefix).put(key, manifest.dumps(record), "application/json")
+def write_manifest(target: Target, node: str, day: dt.date, record: dict) -> str:
+    """Written after every clip it lists was stored: its presence says the day's run finished."""
+    sink = target.open()
+    key = day_manifest_key(sink.prefix, node, day)
+    sink.put(key, manifest.dumps(record), "application/json")
     return key
+
+
+@task(name="update-app-manifest", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def update_app_manifest(target: Target, ids: list[str]) -> appmanifest.ManifestUpdate:
+    """Merge the day's stored IDs into the app's whole list, safe against other runs doing the same."""
+    update = appmanifest.merge(target.open(), ids)
+    get_run_logger().info("%s: %d IDs, %d new (attempt %d)", update.key, update.total, update.added, update.attempts)
+    return update
+
+
+@task(name="rebuild-app-manifest", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def rebuild_app_manifest(target: Target) -> list[str]:
+    """The app's list made again from every day manifest; returns the IDs it now holds."""
+    sink = target.open()
+    update = appmanifest.rebuild(sink)
+    get_run_logger().info("%s rebuilt: %d IDs (%d not listed before)", update.key, update.total, update.added)
+    return appmanifest.parse(sink.get(update.key))
+
+
+@task(name="sync-app-database", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE,
+      retry_condition_fn=_unless(appsync.AuthError, BlockMissing))
+def sync_app(firebase_block: str, ids: list[str]) -> appsync.SyncReport:
+    """`/sampleCounts/{id}` = 0 for IDs the app lacks; runs after the manifest lists them."""
+    report = appsync.sync_counts(firebase(firebase_block), ids)
+    get_run_logger().info("app database: %d sample IDs added, %d already there", report.added, report.already)
+    return report
+

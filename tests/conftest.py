@@ -114,3 +114,45 @@ def mirror_copy(synth_mirror, tmp_path) -> Path:
     dest = tmp_path / "mirror"
     shutil.copytree(synth_mirror, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def moto_url():
+    """A moto S3 server on loopback, spoken to over HTTP like any S3-compatible store."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+S3_KEY_ID, S3_SECRET = "AKIAWHALEDRTEST0001", "s3-secret-Zq8RvT1mWx0pLk"
+
+
+@pytest.fixture
+def bucket(moto_url, request):
+    """A fresh bucket per test, and a boto3 client to look at it with."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
+                          aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET)
+    name = "whaledr-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40]
+    client.create_bucket(Bucket=name)
+    return client, name
+
+
+@pytest.fixture
+def rtdb():
+    from rtdb import RealtimeDatabase
+
+    dbs: list[RealtimeDatabase] = []
+
+    def start(**kwargs) -> RealtimeDatabase:
+        dbs.append(RealtimeDatabase(**kwargs))
+        return dbs[-1]
+
+    yield start
+    for db in dbs:
+        db.stop()

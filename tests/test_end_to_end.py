@@ -57,6 +57,7 @@ def test_day_over_http_to_a_folder_then_a_rerun_renders_nothing(synth_mirror, st
 
     m = json.loads((out / NODE_DAY / "whaledr-day.json").read_text())
     assert {c["id"] for c in m["clips"]} == ids
+    assert json.loads((out / "whalemanifest.json").read_text()) == sorted(ids)
     t = m["totals"]
     assert m["complete"] and t["files_listed"] == 3 and t["clips"] == 179
     assert t["skipped_by_reason"] == {"short": 2, "gap": 17_280 - 179 - 2}
@@ -125,6 +126,9 @@ def test_a_bad_file_fails_the_day_but_not_the_others(mirror_copy, tmp_path, env)
     (["run", "2019-01-12", "--band", "0,40000", "--source", "."], "Nyquist"),
     (["run", "2019-01-12", "--source", f"http://127.0.0.1:{free_port()}"], "cannot reach"),
     (["run", "2019-01-12", "--size", "512"], "WIDTHxHEIGHT"),
+    (["run", "2019-01-12", "--source", ".", "--s3-block", "no-such-block"], "no S3 Bucket block named 'no-such-block'"),
+    (["sync", "--firebase-block", "no-such-block"], "block named 'no-such-block'"),
+    (["blocks", "--firebase-url", "firebase.example"], "must start with https://"),
 ])
 def test_users_mistakes_give_one_line_and_exit_2_before_any_work(args, message, env):
     r = run_cli(*args, env=env, timeout=120)

@@ -1,18 +1,100 @@
+"""Both sinks keep the same promises: complete keys only, sizes listed, and a compare-and-swap write."""
+
 import threading
 
 import pytest
 
-from whaledr_core.sinks import LocalSink, open_sink
+from whaledr_core import appmanifest
+from whaledr_core.sinks import LocalSink, S3Sink, open_sink, s3_client
 
 
-def test_local_sink_puts_gets_and_lists_complete_keys(tmp_path):
-    sink = open_sink(str(tmp_path))
-    sink.put("LJ01D/2019_01_12/a.png", b"png", "image/png")
-    sink.put("LJ01D/2019_01_12/a.wav", b"wav", "audio/wav")
-    (tmp_path / "LJ01D/2019_01_12/.b.png.1234.tmp").write_bytes(b"half")  # what a killed writer leaves
-    assert sink.get("LJ01D/2019_01_12/a.png") == b"png" and sink.get("nope") is None
-    assert sink.keys("LJ01D/2019_01_12/") == {"LJ01D/2019_01_12/a.png", "LJ01D/2019_01_12/a.wav"}
-    assert sink.keys("LJ01D/2019_01_13/") == set()
+@pytest.fixture(params=["local", "s3"])
+def sink(request, tmp_path):
+    if request.param == "local":
+        return open_sink(str(tmp_path), "app")
+    client, name = request.getfixturevalue("bucket")
+    return S3Sink(client, name, "app", concurrency=4)
+
+
+def test_puts_gets_and_lists_keys_with_sizes_at_any_depth(sink):
+    sink.put("app/LJ01D/2019_01_12/a.png", b"png", "image/png")
+    sink.put("app/LJ01D/2019_01_12/a.wav", b"wave", "audio/wav")
+    sink.put("app/LJ01D/2019_01_13/b.wav", b"w", "audio/wav")
+    assert sink.get("app/LJ01D/2019_01_12/a.png") == b"png" and sink.get("app/nope") is None
+    assert sink.keys("app/LJ01D/2019_01_12/") == {"app/LJ01D/2019_01_12/a.png": 3, "app/LJ01D/2019_01_12/a.wav": 4}
+    assert set(sink.keys("app/")) == {"app/LJ01D/2019_01_12/a.png", "app/LJ01D/2019_01_12/a.wav", "app/LJ01D/2019_01_13/b.wav"}
+    assert sink.keys("app/LJ01D/2019_01_14/") == {}
+
+
+def test_put_if_refuses_a_stale_version(sink):
+    key = "app/whalemanifest.json"
+    assert sink.get_versioned(key) == (None, None)
+    assert sink.put_if(key, b"[1]", "application/json", None)
+    assert not sink.put_if(key, b"[2]", "application/json", None)  # it exists now
+    data, v1 = sink.get_versioned(key)
+    assert data == b"[1]"
+    assert sink.put_if(key, b"[1,2]", "application/json", v1)
+    assert not sink.put_if(key, b"[1,3]", "application/json", v1)  # someone wrote since v1
+    assert sink.get(key) == b"[1,2]"
+
+
+def test_two_writers_merging_at_once_lose_nothing(sink, tmp_path, request):
+    """Two day runs finishing together, many times over: each merge must survive the other's."""
+    def other_sink():
+        if isinstance(sink, LocalSink):
+            return LocalSink(sink.root, sink.prefix)
+        return S3Sink(sink.client, sink.bucket, sink.prefix)
+
+    writers = {name: [f"{name}___2019_01_12___id{i}" for i in range(40)] for name in ("LJ01D", "LJ01C")}
+    start = threading.Barrier(2)
+    errors = []
+
+    def write(node):
+        s = other_sink()
+        start.wait()
+        try:
+            for i in range(0, 40, 4):  # ten merges each, interleaved with the other writer's
+                appmanifest.merge(s, writers[node][i : i + 4])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    ids = appmanifest.parse(sink.get("app/whalemanifest.json"))
+    assert ids == sorted(writers["LJ01D"] + writers["LJ01C"])
+
+
+def test_s3_objects_carry_content_type_acl_and_cache_headers(bucket):
+    client, name = bucket
+    sink = S3Sink(client, name, "", public_read=True, cache_control="public, max-age=31536000, immutable")
+    sink.put("a.png", b"x", "image/png")
+    head = client.head_object(Bucket=name, Key="a.png")
+    assert head["ContentType"] == "image/png"
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    grants = client.get_object_acl(Bucket=name, Key="a.png")["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") and g["Permission"] == "READ" for g in grants)
+
+
+def test_s3_uploads_are_retried_through_throttling_and_5xx(moto_url, bucket):
+    import boto3
+    from s3proxy import FaultyS3Proxy
+
+    client, name = bucket
+    proxy = FaultyS3Proxy(moto_url, fail_every=3)
+    try:
+        session = boto3.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+        sink = S3Sink(s3_client(session, proxy.url, concurrency=4), name, "")
+        for i in range(30):
+            sink.put(f"k/{i}.wav", bytes([i]) * 1000, "audio/wav")
+    finally:
+        proxy.stop()
+    assert proxy.failed >= 10
+    stored = {o["Key"]: o["Size"] for o in client.list_objects_v2(Bucket=name)["Contents"]}
+    assert stored == {f"k/{i}.wav": 1000 for i in range(30)}
 
 
 def test_concurrent_writers_never_show_a_half_file(tmp_path):
@@ -35,6 +117,13 @@ def test_concurrent_writers_never_show_a_half_file(tmp_path):
     reader.join()
     assert seen <= {b"a\x01", b"b\x01"} and seen
     assert [p.name for p in (tmp_path / "k").iterdir()] == ["x.wav"]
+
+
+def test_hidden_temporary_files_are_not_keys(tmp_path):
+    sink = LocalSink(tmp_path)
+    sink.put("d/a.png", b"png", "image/png")
+    (tmp_path / "d/.b.png.1234.tmp").write_bytes(b"half")  # what a killed writer leaves
+    assert sink.keys("d/") == {"d/a.png": 3}
 
 
 def test_keys_cannot_escape_the_folder(tmp_path):

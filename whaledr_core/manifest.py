@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict
+from collections.abc import Set
 from typing import Any
 
 from . import __version__
 from .catalog import Hydrophone
 from .clips import GAP, ClipSettings, DayPlan, window_start
-from .naming import clip_key
 from .process import FileResult
 from .render import RenderSettings
 
@@ -153,8 +153,7 @@ def reusable(
     plan: DayPlan,
     cs: ClipSettings,
     rs: RenderSettings,
-    existing: set[str],
-    prefix: str,
+    stored: Set[str],
 ) -> dict[str, FileResult]:
     """Results of the previous run that still hold: same settings, file finished, every clip stored.
 
@@ -186,7 +185,7 @@ def reusable(
         skipped = skipped_by_file.get(unit.file.name, [])
         if len(clips) + len(skipped) != len(unit.windows):
             continue
-        if not all(clip_key(prefix, sid, ext) in existing for sid, _, _ in clips for ext in ("png", "wav")):
+        if not all(sid in stored for sid, _, _ in clips):
             continue
         out[unit.file.name] = FileResult(
             unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window,

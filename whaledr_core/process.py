@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Set
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .clips import BAD_FILE, ClipSettings, FileUnit, BadFile, cut, read_file, window_start
-from .naming import clip_key, clip_stem, day_prefix, sample_id
+from .clips import BAD_FILE, ERROR, ClipSettings, FileUnit, BadFile, cut, read_file, window_start
+from .naming import clip_key, clip_stem, sample_id
 from .render import RenderSettings, spectrogram_png, wav_bytes
 from .sinks import Sink
 
@@ -63,6 +65,18 @@ def failed(unit: FileUnit, reason: str, error: str) -> FileResult:
     return r
 
 
+def stored_ids(existing: Mapping[str, int], prefix: str, ids: Iterable[str], wav_size: int) -> set[str]:
+    """IDs whose WAV has exactly the expected size and whose PNG is not empty.
+
+    Both sinks write atomically, so anything else is a clip made with other settings (or by hand):
+    it is rendered again rather than trusted.
+    """
+    return {
+        sid for sid in ids
+        if existing.get(clip_key(prefix, sid, "wav")) == wav_size and existing.get(clip_key(prefix, sid, "png"), 0) > 0
+    }
+
+
 def process_file(
     unit: FileUnit,
     path: str,
@@ -72,16 +86,16 @@ def process_file(
     sink: Sink,
     cs: ClipSettings,
     rs: RenderSettings,
-    overwrite: bool = False,
+    done: Set[str] = frozenset(),
 ) -> FileResult:
-    """Clips for the windows `unit` owns that the sink lacks (all of them with `overwrite`).
+    """Clips for the windows `unit` owns, except the IDs in `done` (already stored).
 
     `next_path` gives the next file's local path; it is called only when a window runs into that
-    file, since fetching it may mean a download.
+    file, since fetching it may mean a download. A clip is listed in the result only once both its
+    WAV and its PNG are stored.
     """
     t_start = time.perf_counter()
     ids = clip_ids(unit, day, node, cs)
-    existing = set() if overwrite else sink.keys(day_prefix(sink.prefix, node, day))
     r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
     t0 = time.perf_counter()
     try:
@@ -106,30 +120,92 @@ def process_file(
         return None
 
     spent = {"png": 0.0, "wav": 0.0, "write": 0.0}
-    for w in cut(unit, data, cs, load_next if unit.next_file is not None else None):
-        if w.reason is not None:
-            r.skipped.append((w.k, w.reason, round(w.coverage, 6)))
-            continue
-        sid = ids[w.k]
-        png_key, wav_key = clip_key(sink.prefix, sid, "png"), clip_key(sink.prefix, sid, "wav")
-        if png_key in existing and wav_key in existing:
-            r.present += 1
-        else:
+    with _Storer(sink) as store:
+        for w in cut(unit, data, cs, load_next if unit.next_file is not None else None):
+            if w.reason is not None:
+                r.skipped.append((w.k, w.reason, round(w.coverage, 6)))
+                continue
+            sid = ids[w.k]
+            if sid in done:
+                r.present += 1
+                r.clips.append((sid, w.k, round(w.coverage, 6)))
+                continue
             t = time.perf_counter()
             png = spectrogram_png(w.samples, rs, cs.sample_rate, cs.clip_seconds)
             t1 = time.perf_counter()
             wav = wav_bytes(w.samples, rs, cs.sample_rate)
             t2 = time.perf_counter()
-            # WAV first: the PNG is what a volunteer sees, so it appears only with its sound beside it
-            sink.put(wav_key, wav, WAV_TYPE)
-            sink.put(png_key, png, PNG_TYPE)
-            t3 = time.perf_counter()
+            store.add((sid, w.k, round(w.coverage, 6)), [
+                # WAV first: the PNG is what a volunteer sees, so it appears only with its sound beside it
+                (clip_key(sink.prefix, sid, "wav"), wav, WAV_TYPE),
+                (clip_key(sink.prefix, sid, "png"), png, PNG_TYPE),
+            ])
             spent["png"] += t1 - t
             spent["wav"] += t2 - t1
-            spent["write"] += t3 - t2
-            r.written += 1
+            spent["write"] += time.perf_counter() - t2
             r.png_bytes += len(png)
             r.wav_bytes += len(wav)
-        r.clips.append((sid, w.k, round(w.coverage, 6)))
+        t3 = time.perf_counter()
+    spent["write"] += time.perf_counter() - t3
+    r.clips += store.stored
+    r.written = len(store.stored)
+    if store.failed:
+        r.status = "failed"
+        r.error = f"{unit.file.name}: {len(store.failed)} clips not stored, first: {store.failed[0][1]}"
+        r.skipped += [(k, ERROR, cov) for (_, k, cov), _ in store.failed]
+    r.clips.sort(key=lambda c: c[1])
+    r.skipped.sort(key=lambda s: s[0])
     r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
     return r
+
+
+Clip = tuple[str, int, float]
+
+
+class _Storer:
+    """Stores each clip's objects in order; several clips at once when the sink is remote.
+
+    At most twice the sink's concurrency of clips wait in memory (~1.7 MB each), so a slow store
+    slows rendering down instead of filling the worker's memory.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        n = max(1, getattr(sink, "concurrency", 1))
+        self.pool = ThreadPoolExecutor(n, thread_name_prefix="store") if n > 1 else None
+        self.window = 2 * n
+        self.pending: deque[tuple[Clip, Future]] = deque()
+        self.stored: list[Clip] = []
+        self.failed: list[tuple[Clip, str]] = []
+
+    def _put_all(self, objects: list[tuple[str, bytes, str]]) -> None:
+        for key, data, content_type in objects:
+            self.sink.put(key, data, content_type)
+
+    def add(self, clip: Clip, objects: list[tuple[str, bytes, str]]) -> None:
+        if self.pool is None:
+            try:
+                self._put_all(objects)
+                self.stored.append(clip)
+            except Exception as e:
+                self.failed.append((clip, f"{type(e).__name__}: {e}"))
+            return
+        while len(self.pending) >= self.window:
+            self._settle(*self.pending.popleft())
+        self.pending.append((clip, self.pool.submit(self._put_all, objects)))
+
+    def _settle(self, clip: Clip, fut: Future) -> None:
+        try:
+            fut.result()
+            self.stored.append(clip)
+        except Exception as e:
+            self.failed.append((clip, f"{type(e).__name__}: {e}"))
+
+    def __enter__(self) -> "_Storer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        while self.pending:
+            self._settle(*self.pending.popleft())
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
