@@ -6,6 +6,7 @@ without polling the API; a deployment run simply has no listener.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,18 +41,29 @@ def listening(listener: Listener) -> Iterator[None]:
 
 
 class DayProgress:
+    UPDATE_SECONDS = 2.0
+    """The UI's artifact is updated at most this often: each update is an API call the server must
+    handle on the same cores as the workers. In-process listeners hear every file."""
+
     def __init__(self, total: int, description: str) -> None:
         self.total, self.done, self.clips = total, 0, 0
         self._artifact = create_progress_artifact(0.0, description=description)
+        self._sent = time.monotonic()
         self._emit(Event("start", 0, total))
 
     def file_done(self, result: FileResult) -> None:
         self.done += 1
         self.clips += len(result.clips)
-        update_progress_artifact(self._artifact, 100.0 * self.done / max(self.total, 1))
+        if time.monotonic() - self._sent >= self.UPDATE_SECONDS:
+            self._update()
         self._emit(Event("file", self.done, self.total, self.clips, result))
 
+    def _update(self) -> None:
+        update_progress_artifact(self._artifact, 100.0 * self.done / max(self.total, 1))
+        self._sent = time.monotonic()
+
     def finish(self) -> None:
+        self._update()
         self._emit(Event("end", self.done, self.total, self.clips))
 
     @staticmethod

@@ -17,6 +17,15 @@ QUIET_DEFAULTS = {
 }
 
 
+RUN_SERVER_IDLE_SERVICES = (
+    "SCHEDULER", "LATE_RUNS", "FOREMAN", "CANCELLATION_CLEANUP", "PAUSE_EXPIRATIONS", "REPOSSESSOR",
+    "CLEANUP_RECONCILER", "TRIGGERS",
+)
+"""Loops a server kept for one command's run has no use for (deployments' schedules, work pools,
+automations): they would take CPU from the workers on a small machine. Events and task runs are
+still recorded, so the run shows in the UI of a later `prefect server start` on the same database."""
+
+
 def quiet_defaults() -> None:
     for k, v in QUIET_DEFAULTS.items():
         os.environ.setdefault(k, v)
@@ -37,6 +46,8 @@ def prefect_api() -> Iterator[str]:
 
     # Prefect makes only the last folder of its home; a missing parent costs a 2-minute startup timeout
     PREFECT_HOME.value().mkdir(parents=True, exist_ok=True)
+    for service in RUN_SERVER_IDLE_SERVICES:
+        os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
     server = SubprocessASGIServer()
     server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     os.environ["PREFECT_API_URL"] = server.api_url

@@ -73,6 +73,7 @@ def build(
         "day_seconds": cs.windows_per_day * cs.clip_seconds,
         "png_bytes": sum(r.png_bytes for r in results),
         "wav_bytes": sum(r.wav_bytes for r in results),
+        "peak_worker_rss_mib": max((r.peak_rss_mib for r in results), default=0.0),
     }
     return {
         "schema": SCHEMA,

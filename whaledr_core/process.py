@@ -7,6 +7,7 @@ kilobytes; the samples never leave the process.
 from __future__ import annotations
 
 import datetime as dt
+import resource
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Set
@@ -47,6 +48,8 @@ class FileResult:
     seconds: dict[str, float] = field(default_factory=dict)
     reused: bool = False
     """Taken from the previous run's day manifest without touching the file."""
+    peak_rss_mib: float = 0.0
+    """The worker process's peak resident memory when this file was done (all files it did so far)."""
     next_missing: bool = False
     """A window ran into the next file, which could not be had: a rerun must look at this file again."""
 
@@ -156,7 +159,24 @@ def process_file(
     r.clips.sort(key=lambda c: c[1])
     r.skipped.sort(key=lambda s: s[0])
     r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
+    r.peak_rss_mib = peak_rss_mib()
     return r
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since it started its program.
+
+    Linux's VmHWM, not getrusage's ru_maxrss: the latter survives exec, so a spawned worker would
+    report its parent's peak if that was higher.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 Clip = tuple[str, int, float]

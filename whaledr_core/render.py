@@ -173,7 +173,11 @@ def frame(rs: RenderSettings, clip_seconds: float, rate: int) -> Frame:
 
 def spectrogram_png(samples: np.ndarray, rs: RenderSettings, rate: int, clip_seconds: float) -> bytes:
     db = spectrogram_db(samples, rs, rate)
-    levels = to_levels(db, *db_limits(db, rs))
+    return encode_png(to_levels(db, *db_limits(db, rs)), rs, rate, clip_seconds)
+
+
+def encode_png(levels: np.ndarray, rs: RenderSettings, rate: int, clip_seconds: float) -> bytes:
+    """Palette indices -> the PNG a volunteer sees: resized to the plot area, pasted into the frame."""
     img = Image.fromarray(np.ascontiguousarray(levels), mode="L")
     if img.size != (rs.width, rs.height):
         img = img.resize((rs.width, rs.height), Image.BILINEAR)
@@ -196,12 +200,14 @@ def wav_samples(samples: np.ndarray, rs: RenderSettings) -> np.ndarray:
     """
     if rs.wav == WAV_RAW:
         return samples.astype(np.int32, copy=False)
-    x = samples.astype(np.float64)
+    x = samples.astype(np.float64)  # one buffer, worked on in place: a clip is 320,000 samples
     x -= x.mean()
-    peak = float(np.abs(x).max())
+    peak = max(float(x.max()), -float(x.min()))
     if peak == 0:
         return np.zeros(len(x), dtype=np.int16)
-    return np.round(x * (32767.0 / peak)).astype(np.int16)
+    x *= 32767.0 / peak
+    np.rint(x, out=x)
+    return x.astype(np.int16)
 
 
 WAV_HEADER_BYTES = 44
