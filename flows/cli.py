@@ -121,6 +121,19 @@ def _quiet(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
+def _open_blocks(target: "Target", firebase_block: str | None):
+    """The output's sink, and the Firebase block loaded once: a misnamed block costs a line, not a started run."""
+    from .targets import BlockMissing, firebase
+
+    try:
+        sink = target.open()
+        if firebase_block:
+            firebase(firebase_block)
+    except (BlockMissing, ValueError) as e:
+        _fail(str(e))
+    return sink
+
+
 def _run_day(day, node, source, target: "Target", firebase_block, workers, verbose, options: dict) -> int:
     _quiet(verbose)
     from .server import prefect_api
@@ -134,14 +147,7 @@ def _run_day(day, node, source, target: "Target", firebase_block, workers, verbo
 
         from .day import day_flow
         from .progress import listening
-        from .targets import BlockMissing, firebase
-
-        try:  # a misnamed block costs a line, not a started run
-            sink = target.open()
-            if firebase_block:
-                firebase(firebase_block)
-        except (BlockMissing, ValueError) as e:
-            _fail(str(e))
+        sink = _open_blocks(target, firebase_block)
         flow = day_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=workers))
         with _progress_bar() as listener, listening(listener):
             state = flow(day=day, hydrophone=node, source=source, out=target.out, prefix=target.prefix,
@@ -268,14 +274,9 @@ def sync(
 
     with prefect_api():
         from .sync import sync_flow
-        from .targets import BlockMissing, Target, firebase
+        from .targets import Target
 
-        try:
-            Target(str(out), "", s3_block).open()
-            if firebase_block:
-                firebase(firebase_block)
-        except (BlockMissing, ValueError) as e:
-            _fail(str(e))
+        _open_blocks(Target(str(out), "", s3_block), firebase_block)
         state = sync_flow(out=str(out), s3_block=s3_block, firebase_block=firebase_block, return_state=True)
     if not state.is_completed():
         _fail(f"sync failed: {state.message}", 1)

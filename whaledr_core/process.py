@@ -11,7 +11,7 @@ import resource
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Set
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .clips import BAD_FILE, ERROR, ClipSettings, FileUnit, BadFile, cut, read_file, window_start
@@ -194,7 +194,7 @@ class _Storer:
         n = max(1, getattr(sink, "concurrency", 1))
         self.pool = ThreadPoolExecutor(n, thread_name_prefix="store") if n > 1 else None
         self.window = 2 * n
-        self.pending: deque[tuple[Clip, Future]] = deque()
+        self.pending: deque[tuple[Clip, Callable[[], None]]] = deque()
         self.stored: list[Clip] = []
         self.failed: list[tuple[Clip, str]] = []
 
@@ -204,19 +204,16 @@ class _Storer:
 
     def add(self, clip: Clip, objects: list[tuple[str, bytes, str]]) -> None:
         if self.pool is None:
-            try:
-                self._put_all(objects)
-                self.stored.append(clip)
-            except Exception as e:
-                self.failed.append((clip, f"{type(e).__name__}: {e}"))
+            self._settle(clip, lambda: self._put_all(objects))
             return
         while len(self.pending) >= self.window:
             self._settle(*self.pending.popleft())
-        self.pending.append((clip, self.pool.submit(self._put_all, objects)))
+        self.pending.append((clip, self.pool.submit(self._put_all, objects).result))
 
-    def _settle(self, clip: Clip, fut: Future) -> None:
+    def _settle(self, clip: Clip, outcome: Callable[[], None]) -> None:
+        """Record the clip as stored, or as failed with the error its puts raised."""
         try:
-            fut.result()
+            outcome()
             self.stored.append(clip)
         except Exception as e:
             self.failed.append((clip, f"{type(e).__name__}: {e}"))
