@@ -16,6 +16,8 @@ from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
+DASK_HELP = ("Process files on this running Dask cluster (tcp://host:8786) instead of local processes; "
+             "its workers need whaledr installed and PREFECT_API_URL set.")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -76,13 +78,13 @@ def run(
     size: Annotated[str, typer.Option(help="Plot area in pixels, WIDTHxHEIGHT.")] = "512x384",
     axes: Annotated[bool, typer.Option(help="Labelled time and frequency axes around the plot.")] = True,
     wav: Annotated[str, typer.Option(help="int16 (mean removed, peak-normalised) or int32-raw (counts).")] = "int16",
+    dask_address: Annotated[Optional[str], typer.Option(help=DASK_HELP)] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")] = False,
 ) -> None:
     """Process one day of one hydrophone into clips in a local folder."""
     day = _date(date)
-    from whaledr_core.catalog import DEFAULT_SOURCE, SAMPLE_RATE, UnknownHydrophone, get_hydrophone
+    from whaledr_core.catalog import SAMPLE_RATE, UnknownHydrophone, get_hydrophone
     from whaledr_core.clips import ClipSettings
-    from whaledr_core.listing import ListingError, check_source
     from whaledr_core.render import RenderSettings, palette
 
     fmin, fmax = _pair(band, "--band")
@@ -97,11 +99,7 @@ def run(
         palette(cmap)
     except (UnknownHydrophone, ValueError) as e:
         _fail(str(e))
-    source = source or DEFAULT_SOURCE
-    try:
-        check_source(source)
-    except ListingError as e:
-        _fail(str(e))
+    source = _source(source)
     if workers is not None and workers < 1:
         _fail("--workers must be at least 1")
     if upload_concurrency < 1:
@@ -110,9 +108,22 @@ def run(
 
     target = Target(str(out), "", s3_block, upload_concurrency, public_read, cache_control)
     code = _run_day(day, h.node, source, target, firebase_block, workers, verbose,
-                    dict(clip_seconds=clip_seconds, render=rs, overwrite=overwrite,
+                    dict(clip_seconds=clip_seconds, render=rs, overwrite=overwrite, dask_address=dask_address,
                          cache=str(cache) if cache else None, keep_downloads=keep_downloads))
     raise typer.Exit(code)
+
+
+def _source(source: str | None) -> str:
+    """The source to use, checked to answer like an OOI server (or be such a folder) before any run."""
+    from whaledr_core.catalog import DEFAULT_SOURCE
+    from whaledr_core.listing import ListingError, check_source
+
+    source = source or DEFAULT_SOURCE
+    try:
+        check_source(source)
+    except ListingError as e:
+        _fail(str(e))
+    return source
 
 
 def _quiet(verbose: bool) -> None:
@@ -283,6 +294,114 @@ def sync(
     r = state.result()
     db = f"; database: {r['added']} IDs added, {r['already']} already there" if firebase_block else ""
     typer.echo(f"app manifest: {r['manifest_ids']} IDs{db}")
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Argument(help="First UTC day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Argument(help="Last UTC day, YYYY-MM-DD (included).")],
+    hydrophone: Annotated[Optional[list[str]], typer.Option(help=HYDROPHONE_HELP + " Repeat for several. [default: LJ01D]")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Base URL or local folder of the data. [default: the OOI raw data server]")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder, when no --s3-block.")] = Path("whaledr-out"),
+    s3_block: Annotated[Optional[str], typer.Option(help="Upload to the bucket of this saved S3Bucket block.")] = None,
+    firebase_block: Annotated[Optional[str], typer.Option(help="Then add the new IDs to the app's database through this block.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Render every clip again even where it exists.")] = False,
+    deployment: Annotated[Optional[str], typer.Option(help="Run each day as a flow run of this deployment (e.g. whaledr-day/day), spread over its pool's workers, instead of here.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Day runs in flight at once, with --deployment.")] = 4,
+    dask_address: Annotated[Optional[str], typer.Option(help=DASK_HELP)] = None,
+    max_days: Annotated[int, typer.Option(help="Longer ranges need --yes.")] = 0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm a range longer than --max-days.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")] = False,
+) -> None:
+    """Process every day from START to END for each hydrophone: here, one day after another, or with
+    --deployment as flow runs that a work pool's workers share."""
+    from whaledr_core.catalog import UnknownHydrophone, get_hydrophone
+    from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION, DayRangeError, day_range
+
+    first, last = _date(start), _date(end)
+    limit = max_days or MAX_DAYS_WITHOUT_CONFIRMATION
+    try:
+        nodes = [get_hydrophone(h).node for h in (hydrophone or ["LJ01D"])]
+        days = day_range(first, last, 10**6)
+        if len(days) > limit and not yes:
+            if not sys.stdin.isatty() or not typer.confirm(f"{len(days)} days x {len(nodes)} hydrophones: go on?"):
+                day_range(first, last, limit)  # raises the one-line refusal
+    except (UnknownHydrophone, DayRangeError) as e:
+        _fail(str(e))
+    if concurrency < 1:
+        _fail("--concurrency must be at least 1")
+    source = _source(source)
+    _quiet(verbose)
+    from .server import prefect_api
+
+    with prefect_api():
+        from whaledr_core import manifest
+        from whaledr_core.naming import day_manifest_key
+
+        from .backfill import backfill_flow
+        from .progress import listening
+        from .targets import Target
+
+        target = Target(str(out), "", s3_block)
+        sink = _open_blocks(target, firebase_block)
+        if deployment:
+            _check_deployment(deployment)
+        with _progress_bar() as listener, listening(listener):
+            state = backfill_flow(start=first, end=last, hydrophones=nodes, overwrite=overwrite, source=source,
+                                  out=str(out), s3_block=s3_block, firebase_block=firebase_block,
+                                  dask_address=dask_address, deployment=deployment, concurrency=concurrency,
+                                  max_days=len(days), return_state=True)
+        for day in days:
+            for node in nodes:
+                record = manifest.loads(sink.get(day_manifest_key(sink.prefix, node, day)))
+                typer.echo(manifest.summary_line(record) if record else f"{node} {day}: no day manifest")
+    if not state.is_completed():
+        _fail(str(state.message), 1)
+    typer.echo(f"{len(days) * len(nodes)} day runs completed")
+
+
+def _check_deployment(name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            _fail(f"no deployment named {name!r} on {client.api_url}: run `prefect deploy --all` from the checkout")
+
+
+@app.command()
+def serve(
+    hydrophone: Annotated[Optional[list[str]], typer.Option(help=HYDROPHONE_HELP + " Repeat for several. [default: prefect.yaml's]")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder, when no --s3-block. [default: prefect.yaml's]")] = None,
+    s3_block: Annotated[Optional[str], typer.Option(help="Saved S3Bucket block to upload to.")] = None,
+    firebase_block: Annotated[Optional[str], typer.Option(help="Saved Firebase block to tell the app.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Base URL or local folder of the data. [default: the OOI raw data server]")] = None,
+    port: Annotated[int, typer.Option(help="Port of the Prefect server and UI started when PREFECT_API_URL is not set.")] = 4200,
+) -> None:
+    """Keep prefect.yaml's deployments (the daily schedule, backfill, day) running from this process,
+    with a Prefect server and its UI on 127.0.0.1:PORT unless PREFECT_API_URL names one. Ctrl-C stops."""
+    from whaledr_core.catalog import UnknownHydrophone, get_hydrophone
+
+    try:
+        nodes = [get_hydrophone(h).node for h in hydrophone] if hydrophone else None
+    except UnknownHydrophone as e:
+        _fail(str(e))
+    overrides: dict = {k: v for k, v in dict(
+        hydrophones=nodes, out=str(out) if out else None, s3_block=s3_block, firebase_block=firebase_block,
+        source=_source(source) if source else None).items() if v is not None}
+    from .server import prefect_server
+
+    with prefect_server(port) as url:
+        from prefect import serve as prefect_serve
+
+        from .project import served
+        from .targets import Target
+
+        _open_blocks(Target(overrides.get("out", "whaledr-out"), "", s3_block), firebase_block)
+        typer.echo(f"Prefect UI: {url.removesuffix('/api')}")
+        prefect_serve(*served(overrides))
 
 
 @app.command()

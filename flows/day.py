@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -47,16 +48,19 @@ def day_flow(
     upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
     public_read: bool = False,
     cache_control: str | None = None,
+    dask_address: str | None = None,
 ) -> dict:
     """List the day, fetch its files (a few at a time, in threads) while the process pool turns each
     file into clips, write the day manifest, add the day's IDs to the app manifest and, with a
     Firebase block, tell the app's database; a rerun redoes only what is missing.
 
-    Output goes to the S3 bucket of `s3_block` when named, else to the folder `out`."""
+    Output goes to the S3 bucket of `s3_block` when named, else to the folder `out`. With
+    `dask_address` (tcp://host:8786), files are processed on that Dask cluster instead of this
+    machine's process pool; each Dask worker then fetches the files it processes."""
     log = get_run_logger()
     started = time.perf_counter()
     h, cs = get_hydrophone(hydrophone), ClipSettings(clip_seconds=clip_seconds)
-    cache = cache or str(default_cache())
+    worker_cache, cache = cache, cache or str(default_cache())  # a Dask worker uses its own default
     folder, plan = tasks.list_day(source, h.node, day, cs)
     if not plan.files:
         raise DayIncomplete(f"no data files for {h.node} on {day} under {source}")
@@ -77,14 +81,19 @@ def day_flow(
     for r in reused.values():
         results.append(r)
         progress.file_done(r)
-    with ThreadPoolTaskRunner(max_workers=download_concurrency) as downloads:
-        fetched = {u.file.name: downloads.submit(tasks.download, {"file": u.file, "cache": cache}) for u in todo}
-        work = {
-            tasks.process.submit(u, fetched[u.file.name], day, h.node, target, cache, cs, render, ids[u.file.name] & stored): u
-            for u in todo
-        }
+    with ThreadPoolTaskRunner(max_workers=download_concurrency) as downloads, _processing(dask_address) as dask:
+        work = {}
+        for u in todo:
+            args = dict(unit=u, day=day, node=h.node, target=target, cache=cache, cs=cs, rs=render,
+                        done=ids[u.file.name] & stored)
+            if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
+                args["path"] = downloads.submit(tasks.download, {"file": u.file, "cache": cache})
+                work[tasks.process.submit(**args)] = (u, args["path"])
+            else:  # a Dask worker may be another machine: it fetches the file itself
+                args.update(path=None, cache=worker_cache, drop=not keep_downloads)
+                work[dask.submit(tasks.process, args)] = (u, None)
         for fut in as_completed(list(work)):
-            result = _file_result(fut, fetched[work[fut].file.name], work[fut])
+            result = _file_result(fut, *work[fut])
             if result.status != "ok":
                 log.warning("%s", result.error)
             results.append(result)
@@ -110,7 +119,16 @@ def day_flow(
     return record["totals"]
 
 
-def _file_result(processed, downloaded, unit: FileUnit) -> FileResult:
+def _processing(dask_address: str | None):
+    """A Dask cluster's task runner when an address is given; else none (the flow's process pool)."""
+    if not dask_address:
+        return nullcontext(None)
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=dask_address)
+
+
+def _file_result(processed, unit: FileUnit, downloaded) -> FileResult:
     """What a file's two tasks came to; a failure becomes a record with every owned window skipped."""
     try:
         outcome = processed.result(raise_on_failure=False)
@@ -118,7 +136,7 @@ def _file_result(processed, downloaded, unit: FileUnit) -> FileResult:
         outcome = e
     if isinstance(outcome, FileResult):
         return outcome
-    if downloaded.state.is_failed():
+    if downloaded is not None and downloaded.state.is_failed():
         return failed(unit, NOT_FETCHED, f"{unit.file.name}: {_error(downloaded)}")
     return failed(unit, ERROR, f"{unit.file.name}: {outcome}")
 

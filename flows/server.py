@@ -62,3 +62,53 @@ def prefect_api() -> Iterator[str]:
         EventsWorker.drain_all(timeout=5)
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+@contextmanager
+def prefect_server(port: int = 4200, host: str = "127.0.0.1", log: str | None = None) -> Iterator[str]:
+    """A whole `prefect server start` (UI, scheduler and every service) for as long as the block
+    runs, unless PREFECT_API_URL already names a server; yields the API URL."""
+    quiet_defaults()
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    configured = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    if configured:
+        yield configured
+        return
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    PREFECT_HOME.value().mkdir(parents=True, exist_ok=True)
+    url = f"http://{host}:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_SERVICES_")}
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"prefect server start exited with {server.returncode}" + (f"; see {log}" if log else ""))
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Prefect server did not answer on {url}")
+            time.sleep(0.5)
+        os.environ["PREFECT_API_URL"] = url
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None) if os.environ.get("PREFECT_API_URL") == url else None
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -10,10 +10,10 @@ from prefect.cache_policies import NO_CACHE
 
 from whaledr_core import appmanifest, appsync, clips, fetch, listing, manifest
 from whaledr_core.catalog import get_hydrophone
-from whaledr_core.clips import ClipSettings, DayPlan, FileUnit
+from whaledr_core.clips import NOT_FETCHED, ClipSettings, DayPlan, FileUnit
 from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
-from whaledr_core.process import FileResult, process_file
+from whaledr_core.process import FileResult, failed, process_file
 from whaledr_core.render import RenderSettings
 
 from .targets import BlockMissing, Target, firebase
@@ -67,26 +67,43 @@ def _local_path(file: RawFile, cache: str) -> str:
       cache_policy=NO_CACHE)
 def process(
     unit: FileUnit,
-    path: str,
+    path: str | None,
     day: dt.date,
     node: str,
     target: Target,
-    cache: str,
+    cache: str | None,
     cs: ClipSettings,
     rs: RenderSettings,
     done: frozenset[str],
+    drop: bool = False,
 ) -> FileResult:
+    """Without `path` (on a Dask worker) the file is fetched here first, into this machine's cache,
+    and with `drop` the downloads are deleted once the file is done."""
     nxt = unit.next_file
+    cache = cache or str(fetch.default_cache())
+    used: list[str] = []
+    if path is None:
+        try:
+            path = _local_path(unit.file, cache)
+        except fetch.FetchError as e:
+            return failed(unit, NOT_FETCHED, f"{unit.file.name}: {type(e).__name__}: {e}")
+        used.append(path)
 
     def next_path() -> str | None:
         """Only for a window that straddles into the next file; its download may be under way."""
         try:
-            return _local_path(nxt, cache)
+            used.append(_local_path(nxt, cache))
+            return used[-1]
         except fetch.FetchError as e:
             get_run_logger().warning("next file %s not available: %s", nxt.name, e)
             return None
 
-    return process_file(unit, path, next_path if nxt else None, day, node, target.open(), cs, rs, done)
+    result = process_file(unit, path, next_path if nxt else None, day, node, target.open(), cs, rs, done)
+    if drop and result.status == "ok":
+        for p in used:
+            if fetch.is_remote(unit.file.url):
+                Path(p).unlink(missing_ok=True)
+    return result
 
 
 @task(name="write-day-manifest", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

@@ -1,23 +1,8 @@
 """The project files a deployment and a fresh machine rely on."""
 
-import importlib
-import inspect
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).parent.parent
-
-
-def test_prefect_yaml_entrypoints_resolve_and_parameters_exist():
-    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    assert spec["deployments"]
-    for d in spec["deployments"]:
-        path, name = d["entrypoint"].split(":")
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        flow = getattr(module, name)
-        params = inspect.signature(flow.fn).parameters
-        assert set(d.get("parameters", {})) <= set(params), d["name"]
 
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_the_same_test_command():

@@ -1,0 +1,98 @@
+"""prefect.yaml and the commands around it: what a deployment, a worker and `whaledr serve` rely on."""
+
+import asyncio
+import datetime as dt
+import inspect
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.server.schemas.schedules import CronSchedule
+from prefect.flows import load_flow_from_entrypoint
+
+from tests.conftest import run_cli
+
+ROOT = Path(__file__).parent.parent
+SPEC = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+BY_NAME = {d["name"]: d for d in SPEC["deployments"]}
+REQUIRED_SAMPLES = {"day": dt.date(2019, 1, 12), "start": dt.date(2019, 1, 12), "end": dt.date(2019, 1, 14)}
+
+
+def test_the_daily_backfill_and_day_deployments_are_on_one_process_pool():
+    assert set(BY_NAME) == {"daily", "backfill", "day"}
+    assert {d["work_pool"]["name"] for d in SPEC["deployments"]} == {"whaledr"}
+
+
+@pytest.mark.parametrize("name", ["daily", "backfill", "day"])
+def test_entrypoints_resolve_and_parameters_validate_against_the_flow(name):
+    d = BY_NAME[name]
+    flow = load_flow_from_entrypoint(d["entrypoint"])
+    params = d.get("parameters", {})
+    signature = inspect.signature(flow.fn).parameters
+    assert set(params) <= set(signature), set(params) - set(signature)
+    required = {k: REQUIRED_SAMPLES[k] for k, p in signature.items() if p.default is inspect.Parameter.empty}
+    validated = flow.validate_parameters({**params, **required})
+    for key, value in params.items():
+        assert validated[key] == value
+    with pytest.raises(Exception):  # a wrongly typed value is refused, so the check above means something
+        flow.validate_parameters({**params, **required, next(iter(signature)): {"not": "valid"}})
+
+
+def test_yaml_defaults_are_the_flows_own_defaults():
+    """prefect.yaml spells out the defaults for the UI; they must not drift from the code."""
+    for d in SPEC["deployments"]:
+        signature = inspect.signature(load_flow_from_entrypoint(d["entrypoint"]).fn).parameters
+        for key, value in d.get("parameters", {}).items():
+            assert signature[key].default == value, (d["name"], key)
+
+
+def test_the_daily_cron_parses_and_fires_once_a_day_in_utc():
+    (schedule,) = BY_NAME["daily"]["schedules"]
+    cron = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])  # the server's own class
+    assert cron.timezone == "UTC"
+    start = dt.datetime(2026, 3, 28, 12, tzinfo=dt.timezone.utc)  # a DST weekend in Europe
+    fires = [f.astimezone(dt.timezone.utc) for f in asyncio.run(cron.get_dates(n=3, start=start))]
+    assert fires[0] == dt.datetime(2026, 3, 29, 6, tzinfo=dt.timezone.utc)
+    assert [f.hour for f in fires] == [6, 6, 6]
+    assert [(b - a).total_seconds() for a, b in zip(fires, fires[1:])] == [86400, 86400]
+    assert BY_NAME["daily"]["parameters"]["lag_days"] == 1
+    assert "schedules" not in BY_NAME["backfill"] and "schedules" not in BY_NAME["day"]
+
+
+def test_the_pull_step_enters_the_git_checkout_whaledr_runs_from(tmp_path, monkeypatch):
+    from prefect.deployments.steps.core import run_step
+
+    (step,) = SPEC["pull"]
+    monkeypatch.chdir(tmp_path)
+    assert asyncio.run(run_step(step)) == {"directory": str(ROOT)}
+    assert Path(os.getcwd()) == ROOT and (ROOT / ".git").exists()
+
+
+def test_serve_builds_the_same_deployments_with_overrides_only_where_a_flow_takes_them():
+    from flows.project import served
+
+    deployments = {d.name: d for d in served({"hydrophones": ["LJ01C"], "out": "/data/clips"})}
+    assert set(deployments) == set(BY_NAME)
+    daily = deployments["daily"]
+    assert [(s.schedule.cron, s.schedule.timezone) for s in daily.schedules] == [("0 6 * * *", "UTC")]
+    assert daily.parameters["hydrophones"] == ["LJ01C"] and daily.parameters["lag_days"] == 1
+    assert deployments["day"].parameters == {"hydrophone": "LJ01D", "out": "/data/clips"}
+    assert not deployments["backfill"].schedules
+
+
+@pytest.mark.parametrize("args, message", [
+    (["backfill", "2019-01-14", "2019-01-12"], "end 2019-01-12 is before start 2019-01-14"),
+    (["backfill", "2019-01-12", "2019-01-40"], "invalid date"),
+    (["backfill", "2019-01-12", "2019-01-14", "--hydrophone", "LJ01D", "--hydrophone", "XX99"], "unknown hydrophone 'XX99'"),
+    (["backfill", "2019-01-01", "2019-03-01"], "is 60 days, more than 31 without confirmation"),
+    (["backfill", "2019-01-01", "2019-01-10", "--max-days", "5"], "is 10 days, more than 5"),
+    (["backfill", "2019-01-01", "2019-01-02", "--concurrency", "0"], "--concurrency must be at least 1"),
+    (["serve", "--hydrophone", "XX99"], "unknown hydrophone"),
+])
+def test_backfill_and_serve_mistakes_give_one_line_and_exit_2_before_any_run(args, message, tmp_path):
+    home = tmp_path / "prefect-home"
+    r = run_cli(*args, env={"PREFECT_HOME": str(home)}, timeout=120)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not home.exists()  # no Prefect server was started, so no run either

@@ -1,0 +1,210 @@
+"""Scale-out on real parts over loopback: a `prefect server start`, a process work pool with two
+workers fed by `prefect deploy --all`, and a Dask scheduler with two Dask workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import DAY, free_port, run_cli
+
+ROOT = Path(__file__).parent.parent
+BIN = Path(sys.executable).parent
+DAYS = [DAY + dt.timedelta(days=i) for i in range(3)]
+
+
+class Processes:
+    """Background processes of a test, each logging to a file, all stopped at the end."""
+
+    def __init__(self, folder: Path, env: dict) -> None:
+        self.folder, self.env, self.procs = folder, env, []
+
+    def start(self, name: str, *args: str) -> Path:
+        log = self.folder / f"{name}.log"
+        self.procs.append(subprocess.Popen(list(args), env=self.env, cwd=ROOT, stdout=log.open("wb"),
+                                           stderr=subprocess.STDOUT, start_new_session=True))
+        return log
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`prefect server start` on a free loopback port, with every service on (scheduler included)."""
+    folder = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(folder / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_WORKER_QUERY_SECONDS": "2",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+    (folder / "home").mkdir()
+    procs = Processes(folder, env)
+    log = procs.start("server", str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port))
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.5)
+    yield env, procs
+    procs.stop()
+
+
+def api(env: dict, method: str, path: str, body: dict | None = None):
+    r = httpx.request(method, env["PREFECT_API_URL"] + path, json=body, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def prefect(env: dict, *args: str) -> str:
+    r = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def wait_for_run(env: dict, run_id: str, timeout: float = 900) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = api(env, "GET", f"/flow_runs/{run_id}")
+        if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(2)
+    raise AssertionError(f"flow run {run_id} did not finish in {timeout} s")
+
+
+def day_runs(env: dict) -> list[dict]:
+    flows = {f["id"]: f["name"] for f in api(env, "POST", "/flows/filter", {})}
+    return [r for r in api(env, "POST", "/flow_runs/filter", {}) if flows[r["flow_id"]] == "whaledr-day"]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, str]]:
+    return {p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def three_days(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("mirror3")
+    for day in DAYS:
+        r = run_cli("synth", str(root), "--date", day.isoformat(), "--files", "1", "--seed", str(day.day))
+        assert r.returncode == 0, r.stderr
+    return root
+
+
+def test_a_backfill_spreads_days_over_two_workers_each_once_and_a_second_backfill_renders_nothing(
+        server, three_days, static_server, tmp_path):
+    env, procs = server
+    mirror = static_server(three_days)
+    out = tmp_path / "out"
+    prefect(env, "work-pool", "create", "whaledr", "--type", "process")
+    deployed = prefect(env, "--no-prompt", "deploy", "--all")
+    assert deployed.count("successfully created") == 3, deployed
+    workers = [procs.start(f"worker-{i}", str(BIN / "prefect"), "worker", "start", "--pool", "whaledr",
+                           "--limit", "2", "--name", f"worker-{i}") for i in (1, 2)]
+    params = json.dumps({"start": DAYS[0].isoformat(), "end": DAYS[-1].isoformat(), "source": mirror.url,
+                         "out": str(out)})
+
+    def backfill() -> dict:
+        said = prefect(env, "deployment", "run", "whaledr-backfill/backfill", "--params", params)
+        run_id = next(line.split()[-1] for line in said.splitlines() if "UUID" in line)
+        return wait_for_run(env, run_id)
+
+    first = backfill()
+    runs = day_runs(env)
+    assert first["state_type"] == "COMPLETED", (first["state"], [w.read_text()[-3000:] for w in workers])
+    assert sorted(r["name"] for r in runs) == [f"LJ01D {d}" for d in DAYS]  # each day exactly once
+    assert all(r["state_type"] == "COMPLETED" and r["run_count"] == 1 for r in runs)
+    assert all(r["parent_task_run_id"] for r in runs)  # linked under the backfill in the UI
+    took = {w.name: {r["name"] for r in runs if r["id"] in w.read_text()} for w in workers}
+    assert all(took.values()) and sum(map(len, took.values())) == 3, took  # both workers ran days
+    for day in DAYS:
+        record = json.loads((out / "LJ01D" / f"{day:%Y_%m_%d}" / "whaledr-day.json").read_text())
+        assert record["complete"] and record["totals"]["clips_written"] == 60
+    (artifact,) = [a for a in api(env, "POST", "/artifacts/filter", {}) if a["key"] == "whaledr-backfill"]
+    table = artifact["data"] if isinstance(artifact["data"], list) else json.loads(artifact["data"])
+    assert [(row["day"], row["status"], row["clips"], row["written"]) for row in table] == \
+        [(d.isoformat(), "Completed", 60, 60) for d in DAYS]
+    assert all(row["skipped"] == 17280 - 60 and row["seconds"] > 0 for row in table)
+    before = snapshot(out)
+
+    second = backfill()
+    assert second["state_type"] == "COMPLETED", second["state"]
+    again = day_runs(env)
+    assert {r["id"]: r["run_count"] for r in again} == {r["id"]: 1 for r in runs}  # no new day run, none rerun
+    assert snapshot(out) == before  # nothing rendered, nothing rewritten
+
+    # the same backfill from a terminal, days still dispatched to the deployment: the same runs again
+    r = subprocess.run([sys.executable, "-m", "flows.cli", "backfill", DAYS[0].isoformat(), DAYS[-1].isoformat(),
+                        "--source", mirror.url, "--out", str(out), "--deployment", "whaledr-day/day"],
+                       env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "3 day runs completed" in r.stdout, r.stdout + r.stderr
+    assert {r["id"]: r["run_count"] for r in day_runs(env)} == {r["id"]: 1 for r in runs}
+    assert snapshot(out) == before
+
+
+def test_a_backfill_that_cannot_finish_a_day_fails_and_names_it_while_the_other_days_complete(three_days, tmp_path):
+    out = tmp_path / "out"
+    late = DAYS[-1] + dt.timedelta(days=1)  # no data in the mirror
+    r = run_cli("backfill", DAYS[-1].isoformat(), late.isoformat(), "--source", str(three_days), "--out", str(out),
+                env={"PREFECT_HOME": str(tmp_path / "home")})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"1 of 2 day runs did not complete: LJ01D {late} (Failed)" in r.stderr
+    assert f"LJ01D {DAYS[-1]}: 1 files, 60 clips written" in r.stdout and f"LJ01D {late}: no day manifest" in r.stdout
+
+
+def test_the_day_on_a_dask_cluster_gives_the_same_output_as_on_the_process_pool(server, synth_mirror, tmp_path):
+    env, procs = server
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask_logs = [procs.start("dask-scheduler", str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                             "--no-dashboard")]
+    dask_logs += [procs.start(f"dask-worker-{i}", str(BIN / "dask"), "worker", address, "--nworkers", "1",
+                              "--nthreads", "1", "--no-dashboard", "--name", f"w{i}") for i in (1, 2)]
+    from distributed import Client
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with Client(address, timeout=5) as client:
+                if len(client.scheduler_info()["workers"]) == 2:
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, [p.read_text()[-2000:] for p in dask_logs]
+        time.sleep(1)
+
+    outputs = {}
+    for name, extra in (("pool", ["--workers", "2"]), ("dask", ["--dask-address", address])):
+        outputs[name] = tmp_path / name
+        r = subprocess.run([sys.executable, "-m", "flows.cli", "run", DAY.isoformat(), "--source", str(synth_mirror),
+                            "--out", str(outputs[name]), *extra], env=env, cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "179 clips written" in r.stdout
+    pool, dask = snapshot(outputs["pool"]), snapshot(outputs["dask"])
+    assert set(pool) == set(dask)
+    clips = [k for k in pool if k.endswith((".png", ".wav"))]
+    assert len(clips) == 2 * 179
+    assert all(pool[k][1] == dask[k][1] for k in clips)  # byte for byte
+    manifests = [json.loads((outputs[n] / "LJ01D" / "2019_01_12" / "whaledr-day.json").read_text()) for n in outputs]
+    assert manifests[0]["clips"] == manifests[1]["clips"] and manifests[0]["skipped"] == manifests[1]["skipped"]
+    worked = [log.read_text() for log in dask_logs[1:]]
+    assert all("process OO-" in text for text in worked), worked  # both Dask workers processed files
