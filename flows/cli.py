@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -200,7 +201,7 @@ class _progress_bar:
     def listen(self, event) -> None:
         if event.kind == "start":
             self.t0 = time.perf_counter()
-            self.task = self.progress.add_task("processing", total=event.total, clips=0, rate="-")
+            self.task = self.progress.add_task(event.label or "processing", total=event.total, clips=0, rate="-")
         elif self.task is not None:
             rate = event.clips / max(time.perf_counter() - self.t0, 1e-6)
             self.progress.update(self.task, completed=event.done, clips=event.clips, rate=f"{rate:.0f}")
@@ -360,6 +361,10 @@ def backfill(
     typer.echo(f"{len(days) * len(nodes)} day runs completed")
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _check_deployment(name: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -393,6 +398,7 @@ def serve(
         source=_source(source) if source else None).items() if v is not None}
     from .server import prefect_server
 
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends the server too
     with prefect_server(port) as url:
         from prefect import serve as prefect_serve
 

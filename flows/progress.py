@@ -25,6 +25,7 @@ class Event:
     total: int
     clips: int = 0
     result: FileResult | None = None
+    label: str = ""
 
 
 Listener = Callable[[Event], None]
@@ -49,7 +50,7 @@ class DayProgress:
         self.total, self.done, self.clips = total, 0, 0
         self._artifact = create_progress_artifact(0.0, description=description)
         self._sent = time.monotonic()
-        self._emit(Event("start", 0, total))
+        self._emit(Event("start", 0, total, label=description.split(":")[0]))
 
     def file_done(self, result: FileResult) -> None:
         self.done += 1

@@ -47,6 +47,7 @@ def served(overrides: dict[str, Any]) -> list:
     entrypoints, schedules and parameters; `overrides` replace parameters a flow takes."""
     import inspect
 
+    from prefect.deployments.runner import EntrypointType
     from prefect.flows import load_flow_from_entrypoint
     from prefect.schedules import Cron
 
@@ -57,5 +58,5 @@ def served(overrides: dict[str, Any]) -> list:
         params = {**d.get("parameters", {}), **{k: v for k, v in overrides.items() if k in takes}}
         schedules = [Cron(s["cron"], timezone=s.get("timezone")) for s in d.get("schedules", []) if s.get("cron")]
         out.append(flow.to_deployment(name=d["name"], description=d.get("description"), parameters=params,
-                                      schedules=schedules))
+                                      schedules=schedules, entrypoint_type=EntrypointType.MODULE_PATH))
     return out

@@ -208,3 +208,38 @@ def test_the_day_on_a_dask_cluster_gives_the_same_output_as_on_the_process_pool(
     assert manifests[0]["clips"] == manifests[1]["clips"] and manifests[0]["skipped"] == manifests[1]["skipped"]
     worked = [log.read_text() for log in dask_logs[1:]]
     assert all("process OO-" in text for text in worked), worked  # both Dask workers processed files
+
+
+def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_scheduled_time(three_days, tmp_path):
+    port, out = free_port(), tmp_path / "out"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    log = tmp_path / "serve.log"
+    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--out", str(out),
+                              "--source", str(three_days)], env=env, cwd=ROOT, stdout=log.open("wb"),
+                             stderr=subprocess.STDOUT)
+    api_env = {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    try:
+        deadline = time.monotonic() + 180
+        while "being served" not in log.read_text():
+            assert serve.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
+        assert "<html" in httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text.lower()
+        deployments = {d["name"]: d for d in api(api_env, "POST", "/deployments/filter", {})}
+        assert set(deployments) == {"daily", "backfill", "day"}
+        assert [s["schedule"]["cron"] for s in deployments["daily"]["schedules"]] == ["0 6 * * *"]
+        # the run the scheduler would make for 06:00 UTC on the day after DAYS[1]
+        at = dt.datetime.combine(DAYS[2], dt.time(6), dt.timezone.utc).isoformat()
+        run = api(api_env, "POST", f"/deployments/{deployments['daily']['id']}/create_flow_run",
+                  {"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": at}}})
+        done = wait_for_run(api_env, run["id"], timeout=600)
+        assert done["state_type"] == "COMPLETED", (done["state"], log.read_text()[-3000:])
+        assert sorted(p.name for p in (out / "LJ01D").iterdir()) == [f"{DAYS[1]:%Y_%m_%d}"]
+        record = json.loads((out / "LJ01D" / f"{DAYS[1]:%Y_%m_%d}" / "whaledr-day.json").read_text())
+        assert record["complete"] and record["totals"]["clips_written"] == 60
+    finally:
+        serve.terminate()
+        serve.wait(60)
+    with pytest.raises(httpx.TransportError):  # stopping serve stopped its server
+        httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
