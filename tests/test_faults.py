@@ -107,3 +107,102 @@ def test_a_listing_that_changes_between_runs_is_planned_again(six_files, tmp_pat
         server.stop()
     record("OOI listing changes between runs", faults=1, kinds="a file listed late", files=6, recovered=1,
            named=0, finished_by_rerun=1, days=1, days_completed=1, objects_lost=0)
+
+
+def bad_data_mirror(root: Path) -> dict[str, str]:
+    """A day folder of two good files and one of each kind of bad data, each in its own 5-minute
+    slot; returns {file name: what it is}."""
+    import datetime as dt
+
+    import numpy as np
+    from obspy import Stream, Trace, UTCDateTime
+
+    from tests.conftest import RATE, mseed_name, write_mseed
+
+    folder = root / "CE02SHBP" / "LJ01D" / "11-HYDBBA106" / DAY.strftime("%Y/%m/%d")
+    rng = np.random.default_rng(7)
+    kinds: dict[str, str] = {}
+
+    def slot(i: int) -> tuple[dt.datetime, Path]:
+        start = dt.datetime.combine(DAY, dt.time()) + dt.timedelta(minutes=5 * i)
+        return start, folder / mseed_name(start)
+
+    def noise(seconds: float = 300) -> np.ndarray:
+        return rng.normal(0, 2000, int(seconds * RATE)).astype(np.int32)
+
+    for i, kind in enumerate(["good", "random bytes", "truncated record", "unknown encoding", "200 Hz channel",
+                              "1,000+ fragments", "duplicated overlapping packets", "empty file", "good"]):
+        start, path = slot(i)
+        kinds[path.name] = kind
+        if kind == "good":
+            write_mseed(path, start, noise())
+        elif kind == "random bytes":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(rng.bytes(3_000_000))
+        elif kind == "truncated record":
+            write_mseed(path, start, noise())
+            data = path.read_bytes()
+            path.write_bytes(data[: len(data) // 2 + 1234])  # ends in the middle of a record
+        elif kind == "unknown encoding":
+            write_mseed(path, start, noise())
+            data = bytearray(path.read_bytes())
+            for rec in range(0, len(data), 4096):  # walk each record's blockettes to blockette 1000
+                at = int.from_bytes(data[rec + 46:rec + 48], "big")
+                while at and int.from_bytes(data[rec + at:rec + at + 2], "big") != 1000:
+                    at = int.from_bytes(data[rec + at + 2:rec + at + 4], "big")
+                data[rec + at + 4] = 99  # its encoding byte: no such encoding
+            path.write_bytes(bytes(data))
+        elif kind == "200 Hz channel":
+            tr = Trace(data=noise(1.0)[:60_000], header={"network": "OO", "station": "HYEA2", "channel": "YDH",
+                                                         "sampling_rate": 200, "starttime": UTCDateTime(start)})
+            Stream([tr]).write(str(path), format="MSEED", encoding="STEIM2", reclen=4096)
+        elif kind == "1,000+ fragments":
+            write_mseed(path, start, noise(), fragments=1200, jitter=2e-6, seed=3)
+        elif kind == "duplicated overlapping packets":
+            write_mseed(path, start, noise())
+            data = path.read_bytes()
+            records = [data[r:r + 4096] for r in range(0, len(data), 4096)]
+            path.write_bytes(b"".join(records + records[100:400]))  # 300 packets sent twice
+        elif kind == "empty file":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+    return kinds
+
+
+EXPECTED_BAD = {"random bytes": "not readable as miniSEED", "unknown encoding": "not readable as miniSEED",
+                "200 Hz channel": "no 64000 Hz trace (rates found: [200.0])", "empty file": "not readable as miniSEED"}
+
+
+def test_bad_data_each_file_gets_its_own_error_and_the_day_goes_on(tmp_path):
+    kinds = bad_data_mirror(tmp_path / "mirror")
+    out, env = tmp_path / "out", {"PREFECT_HOME": str(tmp_path / "home")}
+    r = run_cli("run", DAY.isoformat(), "--source", str(tmp_path / "mirror"), "--out", str(out), "--workers", "2",
+                env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    m = day_manifest(out)
+    files = {f["name"]: f for f in m["files"]}
+    bad = {name for name, kind in kinds.items() if kind in EXPECTED_BAD}
+    assert set(m["failed_files"]) == bad
+    for name, kind in kinds.items():
+        f = files[name]
+        if kind in EXPECTED_BAD:
+            assert f["status"] == "failed" and EXPECTED_BAD[kind] in f["error"], (kind, f)
+            assert name in r.stderr  # named in the summary, too
+        else:
+            assert f["status"] == "ok", (kind, f)
+    clips_by_file = {}
+    for c in m["clips"]:
+        clips_by_file[c["file"]] = clips_by_file.get(c["file"], 0) + 1
+    by_kind = {kinds[n]: clips_by_file.get(n, 0) for n in kinds if kinds[n] != "good"}
+    assert by_kind["1,000+ fragments"] == 60 and by_kind["duplicated overlapping packets"] == 60
+    assert 20 <= by_kind["truncated record"] < 60  # what the readable records hold, the rest skipped as short/gap
+    assert "truncated, or gaps" in " ".join(note for n in kinds if kinds[n] == "truncated record" for note in files[n]["notes"])
+    reasons = {s["reason"] for s in m["skipped"] if kinds.get(s.get("file")) in EXPECTED_BAD}
+    assert reasons == {"bad_file"}
+    assert m["totals"]["clip_seconds"] + m["totals"]["skipped_seconds"] == 86400
+    assert m["totals"]["peak_worker_rss_mib"] < 1024  # the bound README states
+    assert_nothing_listed_that_is_not_stored(out)
+    record("Bad data files", faults=len(kinds) - 2, kinds=", ".join(k for k in kinds.values() if k != "good"),
+           files=len(kinds), recovered=len(kinds) - len(bad), named=len(bad), finished_by_rerun=0, days=1,
+           days_completed=0, objects_lost=len(listed_ids(out) - stored_ids(out)),
+           peak_worker_rss_mib=m["totals"]["peak_worker_rss_mib"])
