@@ -1,4 +1,6 @@
-"""A proxy in front of the moto server that answers some requests with S3's throttling and 5xx errors."""
+"""A proxy in front of the moto server that answers some requests with S3's throttling and 5xx errors,
+and cuts the connection of others: before the request reaches S3, or after S3 stored it and before the
+answer gets back (the case where a retry repeats a PUT that had in fact landed)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code
 
 
 class FaultyS3Proxy:
-    def __init__(self, upstream: str, fail_every: int = 3) -> None:
-        self.upstream, self.fail_every = upstream, fail_every
-        self.seen = self.failed = 0
+    def __init__(self, upstream: str, fail_every: int = 3, cut_every: int = 0) -> None:
+        self.upstream, self.fail_every, self.cut_every = upstream, fail_every, cut_every
+        self.seen = self.failed = self.cut = 0
         self.lock = threading.Lock()
         proxy = self
 
@@ -29,7 +31,15 @@ class FaultyS3Proxy:
                 with proxy.lock:
                     proxy.seen += 1
                     fail = self.command == "PUT" and proxy.seen % proxy.fail_every == 0
+                    cut = (not fail and self.command == "PUT" and proxy.cut_every
+                           and proxy.seen % proxy.cut_every == 0)
                     proxy.failed += fail
+                    proxy.cut += bool(cut)
+                    cut_after = cut and proxy.cut % 2 == 0
+                if cut and not cut_after:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 if fail:
                     code = 503 if proxy.failed % 2 else 500
                     self.send_response(code)
@@ -40,6 +50,10 @@ class FaultyS3Proxy:
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 r = httpx.request(self.command, proxy.upstream + self.path, headers=headers, content=body)
+                if cut and cut_after:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self.send_response(r.status_code)
                 for k, v in r.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):

@@ -11,7 +11,7 @@ import yaml
 from prefect.server.schemas.schedules import CronSchedule
 from prefect.flows import load_flow_from_entrypoint
 
-from tests.conftest import run_cli
+from conftest import run_cli
 
 ROOT = Path(__file__).parent.parent
 SPEC = yaml.safe_load((ROOT / "prefect.yaml").read_text())

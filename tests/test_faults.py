@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DAY, run_cli
-from tests.faultreport import record
-from tests.ooi_faults import FaultyOOI
+from conftest import DAY, run_cli
+from faultreport import record
+from ooi_faults import FaultyOOI
 
 DAY_DIR = Path("LJ01D") / f"{DAY:%Y_%m_%d}"
 
@@ -117,7 +117,7 @@ def bad_data_mirror(root: Path) -> dict[str, str]:
     import numpy as np
     from obspy import Stream, Trace, UTCDateTime
 
-    from tests.conftest import RATE, mseed_name, write_mseed
+    from conftest import RATE, mseed_name, write_mseed
 
     folder = root / "CE02SHBP" / "LJ01D" / "11-HYDBBA106" / DAY.strftime("%Y/%m/%d")
     rng = np.random.default_rng(7)
@@ -206,3 +206,39 @@ def test_bad_data_each_file_gets_its_own_error_and_the_day_goes_on(tmp_path):
            files=len(kinds), recovered=len(kinds) - len(bad), named=len(bad), finished_by_rerun=0, days=1,
            days_completed=0, objects_lost=len(listed_ids(out) - stored_ids(out)),
            peak_worker_rss_mib=m["totals"]["peak_worker_rss_mib"])
+
+
+def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_stored(
+        synth_mirror, static_server, tmp_path, moto_url, bucket):
+    from s3proxy import FaultyS3Proxy
+    from test_end_to_end import expected_ids
+    from test_ship import FOLDER, objects, run_env, save_blocks
+
+    from whaledr_core.render import RenderSettings, wav_size
+
+    client, name = bucket
+    proxy = FaultyS3Proxy(moto_url, fail_every=4, cut_every=9)
+    try:
+        save_blocks(tmp_path, proxy.url, name)
+        server = static_server(synth_mirror)
+        r = run_cli("run", DAY.isoformat(), "--source", server.url, "--s3-block", "whaledr-s3", "--workers", "2",
+                    "--cache", str(tmp_path / "cache"), env=run_env(tmp_path))
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        proxy.stop()
+    assert proxy.failed >= 50 and proxy.cut >= 20, (proxy.failed, proxy.cut)
+    stored = objects(client, name)
+    day = json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/{DAY_DIR.as_posix()}/whaledr-day.json")["Body"].read())
+    app = set(json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read()))
+    listed = {c["id"] for c in day["clips"]}
+    assert listed == app == expected_ids()
+    whole_wav = wav_size(RenderSettings(), 5 * 64_000)
+    for i in listed:
+        key = f"{FOLDER}/{i.replace('___', '/')}"
+        assert stored[key + ".wav"]["Size"] == whole_wav
+        png = client.get_object(Bucket=name, Key=key + ".png")["Body"].read()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and png.endswith(b"IEND\xaeB`\x82")  # whole, not a part
+    lost = len([i for i in listed if f"{FOLDER}/{i.replace('___', '/')}.png" not in stored])
+    record("S3 throttling, 5xx and cut connections", faults=proxy.failed + proxy.cut,
+           kinds="503 SlowDown, 500, connection cut before / after S3 stored the object",
+           files=3, recovered=3, named=0, finished_by_rerun=0, days=1, days_completed=1, objects_lost=lost)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DAY, free_port, run_cli
+from conftest import DAY, free_port, run_cli
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
