@@ -242,3 +242,63 @@ def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_st
     record("S3 throttling, 5xx and cut connections", faults=proxy.failed + proxy.cut,
            kinds="503 SlowDown, 500, connection cut before / after S3 stored the object",
            files=3, recovered=3, named=0, finished_by_rerun=0, days=1, days_completed=1, objects_lost=lost)
+
+
+def whole(out: Path) -> None:
+    """Every visible object is whole: a WAV of the exact size, a PNG from signature to IEND."""
+    from whaledr_core.render import RenderSettings, wav_size
+
+    for p in (out / DAY_DIR).glob("*.wav"):
+        assert p.stat().st_size == wav_size(RenderSettings(), 5 * 64_000), p
+    for p in (out / DAY_DIR).glob("*.png"):
+        data = p.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82"), p
+
+
+@pytest.mark.parametrize("victim", ["a worker", "the whole run"])
+def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_twice(victim, six_files, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from conftest import WHALEDR
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_API_URL", None)
+    args = ["run", DAY.isoformat(), "--source", str(six_files), "--out", str(out), "--workers", "2"]
+    run = subprocess.Popen([*WHALEDR, *args], env=env, cwd=Path(__file__).parent.parent, start_new_session=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while len(list((out / DAY_DIR).glob("*.png"))) < 20 if (out / DAY_DIR).exists() else True:
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.05)
+    if victim == "a worker":
+        workers = [p for p in psutil.Process(run.pid).children(recursive=True)
+                   if "multiprocessing" in " ".join(p.cmdline())]
+        assert workers
+        workers[0].kill()  # SIGKILL
+        stdout, stderr = run.communicate(timeout=600)
+        assert run.returncode in (0, 1), stderr  # it ends, and says how it ended
+    else:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.communicate(timeout=60)
+    killed_at = len(list((out / DAY_DIR).glob("*.png")))
+    whole(out)
+    if (out / DAY_DIR / "whaledr-day.json").exists():
+        assert listed_ids(out) <= stored_ids(out)
+
+    again = run_cli(*args, env={"PREFECT_HOME": str(tmp_path / "home")})
+    assert again.returncode == 0, again.stdout + again.stderr
+    m = day_manifest(out)
+    ids = [c["id"] for c in m["clips"]]
+    assert m["complete"] and len(ids) == len(set(ids)) == 360  # nothing missing, nothing twice
+    assert listed_ids(out) == stored_ids(out)
+    assert len(list((out / DAY_DIR).glob("*.png"))) == len(list((out / DAY_DIR).glob("*.wav"))) == 360
+    whole(out)
+    record(f"kill -9 of {victim}", faults=1, kinds="SIGKILL part way through the day", files=6, recovered=6,
+           named=0, finished_by_rerun=1, days=1, days_completed=1, objects_lost=0,
+           clips_before_kill=killed_at)
