@@ -302,3 +302,16 @@ def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_t
     record(f"kill -9 of {victim}", faults=1, kinds="SIGKILL part way through the day", files=6, recovered=6,
            named=0, finished_by_rerun=1, days=1, days_completed=1, objects_lost=0,
            clips_before_kill=killed_at)
+
+
+@pytest.mark.parametrize("page", [None, '{"status": "ok"}'])
+def test_a_source_that_is_not_an_ooi_style_server_is_one_line_and_exit_2(page, static_server, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    if page:
+        (site / "index.html").write_text(page)  # an API or a web page, not a file tree
+    server = static_server(site)
+    r = run_cli("run", DAY.isoformat(), "--source", server.url + ("" if page else "/no-such-tree"),  # a 404
+                env={"PREFECT_HOME": str(tmp_path / "home")}, timeout=120)
+    assert r.returncode == 2 and "is not an OOI-style file server" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "home").exists()

@@ -208,6 +208,9 @@ def check_source(source: str, timeout: float = 15.0) -> None:
         raise ListingError(f"cannot reach {source}: {e}") from None
     if r.status_code >= 500:
         raise ListingError(f"{source} answers HTTP {r.status_code}; try again later or use a mirror")
+    if r.status_code >= 400 or "href=" not in r.text.lower():
+        what = f"HTTP {r.status_code}" if r.status_code >= 400 else "a page without links"
+        raise ListingError(f"{source} is not an OOI-style file server: its top folder gives {what}, not a directory index")
 
 
 def list_day(
