@@ -13,9 +13,14 @@ SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code
              b"<Message>Please reduce your request rate.</Message></Error>")
 
 
+DENIED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code>'
+          b"<Message>The request signature we calculated does not match the signature you provided.</Message></Error>")
+
+
 class FaultyS3Proxy:
-    def __init__(self, upstream: str, fail_every: int = 3, cut_every: int = 0) -> None:
-        self.upstream, self.fail_every, self.cut_every = upstream, fail_every, cut_every
+    def __init__(self, upstream: str, fail_every: int = 3, cut_every: int = 0, deny: bool = False) -> None:
+        """`deny`: every request is refused as S3 refuses a wrong secret key (403 SignatureDoesNotMatch)."""
+        self.upstream, self.fail_every, self.cut_every, self.deny = upstream, fail_every, cut_every, deny
         self.seen = self.failed = self.cut = 0
         self.lock = threading.Lock()
         proxy = self
@@ -28,6 +33,13 @@ class FaultyS3Proxy:
 
             def _forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                if proxy.deny:
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(DENIED)))
+                    self.end_headers()
+                    self.wfile.write(DENIED)
+                    return
                 with proxy.lock:
                     proxy.seen += 1
                     fail = self.command == "PUT" and proxy.seen % proxy.fail_every == 0

@@ -315,3 +315,47 @@ def test_a_source_that_is_not_an_ooi_style_server_is_one_line_and_exit_2(page, s
                 env={"PREFECT_HOME": str(tmp_path / "home")}, timeout=120)
     assert r.returncode == 2 and "is not an OOI-style file server" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "home").exists()
+
+
+def test_a_refused_s3_secret_fails_the_run_in_s3s_words_and_the_secret_is_nowhere(
+        synth_mirror, tmp_path, moto_url, bucket):
+    from s3proxy import FaultyS3Proxy
+    from test_ship import S3_SECRET, assert_no_secret, run_env, save_blocks
+
+    client, name = bucket
+    proxy = FaultyS3Proxy(moto_url, deny=True)
+    try:
+        outputs = [save_blocks(tmp_path, proxy.url, name)]
+        r = run_cli("run", DAY.isoformat(), "--source", str(synth_mirror), "--s3-block", "whaledr-s3",
+                    "--workers", "1", "-v", env=run_env(tmp_path))
+        outputs.append(r)
+    finally:
+        proxy.stop()
+    assert r.returncode == 1 and "SignatureDoesNotMatch" in r.stderr, r.stdout + r.stderr
+    assert_no_secret(tmp_path, outputs, client, name, [S3_SECRET])  # output, tracebacks, Prefect's database
+    record("Secrets", faults=2, kinds="S3 refuses the key; Firebase refuses the secret (test_ship)", files=0,
+           recovered=0, named=0, finished_by_rerun=0, days=0, days_completed=0, objects_lost=0, secrets_leaked=0)
+
+
+SECRET_WORDS = ("secret", "token", "password", "access-key", "access_key")
+
+
+def test_no_documented_command_and_no_option_takes_a_secret_on_the_command_line():
+    import re
+
+    import typer.main
+
+    from flows.cli import app
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    commands = [line for block in readme.split("```")[1::2] for line in block.splitlines()]
+    assert any("whaledr blocks" in line for line in commands)  # the command that takes secrets is documented
+    for line in commands:
+        code = line.split("#")[0]
+        for m in re.finditer(r"([A-Z_]*(SECRET|TOKEN|PASSWORD|ACCESS_KEY)[A-Z_]*)=(\S*)", code):
+            assert m.group(3).startswith("$") or m.group(3) in ("...", ""), line  # a value typed in the shell
+        assert not re.search(r"--[a-z-]*(secret|token|password)[a-z-]*[ =]\S", code), line
+    group = typer.main.get_command(app)
+    offending = [f"whaledr {name} {o}" for name, command in group.commands.items() for param in command.params
+                 for o in param.opts if any(w in o.lower() for w in SECRET_WORDS)]
+    assert offending == []
