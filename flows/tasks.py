@@ -60,7 +60,7 @@ def download(file: RawFile, cache: str) -> str:
 
 def _local_path(file: RawFile, cache: str) -> str:
     """A local path for the file: the file itself for a folder source, else a cached download."""
-    return str(fetch.local_copy(file.url, Path(cache), file.exact_size))
+    return str(fetch.local_copy(file.url, Path(cache), file.exact_size, file.size_bounds))
 
 
 @task(name="process-file", task_run_name="process {unit.file.name}", retries=1, retry_delay_seconds=5,

@@ -46,6 +46,8 @@ class FaultyServer:
                 if rng and action != "ignore-range":
                     start = int(rng.split("=")[1].split("-")[0])
                 body = BODY[start:]
+                if action == "short-consistent":  # cut short, under a Content-Length that agrees
+                    body = body[: len(body) // 2]
                 self.send_response(206 if start else 200)
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
@@ -140,6 +142,22 @@ def test_giving_up_keeps_the_partial_file_for_the_next_run(server, client, tmp_p
     assert not (tmp_path / "f.mseed").exists()
     assert fetch.download(server.url, tmp_path / "f.mseed", client, policy=FAST).read_bytes() == BODY
     assert server.requests[-1]["range"] == "bytes=4000-"
+
+
+def test_a_body_cut_short_under_an_agreeing_length_is_caught_by_the_listings_rounded_size(server, client, tmp_path):
+    from whaledr_core.listing import parse_index
+
+    name = "OO-HYEA2--YDH-2019-01-12T00:05:00.000000.mseed"
+    page = f'<a href="./{name}">{name}</a> 2019-01-12 00:05  {len(BODY) / 1024:.0f}K'  # Apache's "293K"
+    (listed,), _ = parse_index(page, server.url.rsplit("/", 1)[0] + "/")
+    assert listed.exact_size is None and listed.size_bounds[0] < len(BODY) < listed.size_bounds[1]
+    server.script = ["short-consistent"]
+    dest = fetch.download(listed.url, tmp_path / "f.mseed", client, size_bounds=listed.size_bounds, policy=FAST)
+    assert dest.read_bytes() == BODY and len(server.requests) == 2
+    server.script = ["short-consistent"] * 4
+    with pytest.raises(fetch.FetchError, match="the listing said"):
+        fetch.download(listed.url, tmp_path / "g.mseed", client, size_bounds=listed.size_bounds, policy=FAST)
+    assert not (tmp_path / "g.mseed").exists()  # never kept as the whole file
 
 
 def test_cache_path_mirrors_the_server_path(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DAY, S3_KEY_ID, S3_SECRET, WHALEDR, run_cli
+from faultreport import record
 from test_end_to_end import expected_ids
 
 FOLDER = "whaledr-test"
@@ -124,6 +125,8 @@ def test_a_wrong_firebase_credential_is_a_clear_error_that_writes_nothing_and_le
     assert db.writes() == [] and db.data == {"sampleCounts": {"a": 7}}
     assert len(json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read())) == 179
     assert_no_secret(tmp_path, outputs, client, name, [S3_SECRET, wrong])
+    record("Secrets: Firebase refuses the secret", faults=1, kinds="401 from the Realtime Database", files=0,
+           recovered=0, named=0, finished_by_rerun=0, days=0, days_completed=0, objects_lost=0, secrets_leaked=0)
 
 
 def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, tmp_path, moto_url, bucket):

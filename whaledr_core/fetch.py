@@ -129,12 +129,15 @@ def download(
     client: httpx.Client,
     *,
     expected_size: int | None = None,
+    size_bounds: tuple[int, int] | None = None,
     policy: RetryPolicy = RetryPolicy(),
 ) -> Path:
     """Fetch `url` to `dest` unless it is already there; return `dest`.
 
     `expected_size`, when known exactly, must match what the server announces, or the download is
     refused: a listing and a file that disagree mean the file changed or the server is wrong.
+    `size_bounds`, from a rounded listing size, catch a body cut short under a Content-Length that
+    agrees with it: that download is thrown away and tried again, never kept as the whole file.
     """
     if dest.exists():
         return dest
@@ -143,12 +146,13 @@ def download(
         if dest.exists():  # another process finished it while we waited
             return dest
         part = dest.with_name(dest.name + ".part")
-        with_retries(lambda: _attempt(url, part, client, expected_size), policy, f"download {url}")
+        with_retries(lambda: _attempt(url, part, client, expected_size, size_bounds), policy, f"download {url}")
         os.replace(part, dest)
     return dest
 
 
-def _attempt(url: str, part: Path, client: httpx.Client, expected_size: int | None) -> Path:
+def _attempt(url: str, part: Path, client: httpx.Client, expected_size: int | None,
+             size_bounds: tuple[int, int] | None = None) -> Path:
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     with client.stream("GET", url, headers=headers) as r:
@@ -177,6 +181,9 @@ def _attempt(url: str, part: Path, client: httpx.Client, expected_size: int | No
     if expected_size is not None and size != expected_size:
         part.unlink(missing_ok=True)
         raise PermanentFetchError(f"{url}: got {size} bytes, listing said {expected_size}")
+    if size_bounds is not None and not size_bounds[0] <= size <= size_bounds[1]:
+        part.unlink(missing_ok=True)
+        raise _Retry(f"{url}: got {size} bytes, the listing said {size_bounds[0]}-{size_bounds[1]}")
     return part
 
 
@@ -188,9 +195,10 @@ def _total_from_content_range(value: str | None) -> int | None:
     return int(total) if total.isdigit() else None
 
 
-def local_copy(url: str, cache: Path, expected_size: int | None = None) -> Path:
+def local_copy(url: str, cache: Path, expected_size: int | None = None,
+               size_bounds: tuple[int, int] | None = None) -> Path:
     """A path to read `url` from: a local path as it is, a URL downloaded into the cache once."""
     if not is_remote(url):
         return Path(url)
     with new_client() as client:
-        return download(url, cache_path(cache, url), client, expected_size=expected_size)
+        return download(url, cache_path(cache, url), client, expected_size=expected_size, size_bounds=size_bounds)

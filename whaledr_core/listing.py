@@ -52,6 +52,17 @@ class RawFile:
         """The size a download must have, when the listing gave it to the byte."""
         return self.size if self.size_exact else None
 
+    @property
+    def size_bounds(self) -> tuple[int, int] | None:
+        """The sizes a rounded listing size (`45M`, `5.2M`) allows: half its last digit either side,
+        and 1 % more for servers that round another way. A body outside them was cut short."""
+        if self.size is None or self.size_exact:
+            return None
+        unit = max((u for u in _UNITS.values() if self.size >= u), default=1)
+        step = (0.1 if self.size / unit < 10 else 1.0) * unit
+        slack = step / 2 + self.size / 100
+        return int(self.size - slack), int(self.size + slack) + 1
+
 
 def parse_name(name: str) -> tuple[ChannelCodes, dt.datetime] | None:
     """Codes and start time from `OO-HYEA2--YDH-2019-01-12T15:10:00.000015.mseed`, or None."""
