@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -399,7 +400,11 @@ def serve(
     from .server import prefect_server
 
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends the server too
-    with prefect_server(port) as url:
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(prefect_server(port))
+        except RuntimeError as e:  # the port is taken, or the server would not start
+            _fail(str(e), 1)
         from prefect import serve as prefect_serve
 
         from .project import served

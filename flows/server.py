@@ -31,47 +31,67 @@ def quiet_defaults() -> None:
         os.environ.setdefault(k, v)
 
 
+def _configured() -> str | None:
+    quiet_defaults()
+    from prefect.settings import PREFECT_API_URL
+
+    return os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+
+
+@contextmanager
+def _pointing_at(url: str) -> Iterator[str]:
+    """This process, and every process it starts, talks to `url` until the block ends."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+def _home():
+    """Prefect makes only the last folder of its home; a missing parent costs a 2-minute startup timeout."""
+    from prefect.settings import PREFECT_HOME
+
+    home = PREFECT_HOME.value()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
 @contextmanager
 def prefect_api() -> Iterator[str]:
     """Yield the API URL in use; start a local server only when none is configured."""
-    quiet_defaults()
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    configured = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    configured = _configured()
     if configured:
         yield configured
         return
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_HOME
 
-    # Prefect makes only the last folder of its home; a missing parent costs a 2-minute startup timeout
-    PREFECT_HOME.value().mkdir(parents=True, exist_ok=True)
+    _home()
     for service in RUN_SERVER_IDLE_SERVICES:
         os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
     server = SubprocessASGIServer()
     server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
-    os.environ["PREFECT_API_URL"] = server.api_url
     try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server.api_url
+        with _pointing_at(server.api_url) as url:
+            yield url
     finally:
         from prefect.events.worker import EventsWorker
         from prefect.logging.handlers import APILogWorker
 
         APILogWorker.drain_all(timeout=5)  # the last log lines and events reach the server before it stops
         EventsWorker.drain_all(timeout=5)
-        os.environ.pop("PREFECT_API_URL", None)
         server.stop()
 
 
 @contextmanager
-def prefect_server(port: int = 4200, host: str = "127.0.0.1", log: str | None = None) -> Iterator[str]:
+def prefect_server(port: int = 4200, host: str = "127.0.0.1") -> Iterator[str]:
     """A whole `prefect server start` (UI, scheduler and every service) for as long as the block
-    runs, unless PREFECT_API_URL already names a server; yields the API URL."""
-    quiet_defaults()
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
-
-    configured = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    runs, unless PREFECT_API_URL already names a server; yields the API URL. Its output goes to
+    `whaledr-server.log` in Prefect's home."""
+    configured = _configured()
     if configured:
         yield configured
         return
@@ -81,32 +101,29 @@ def prefect_server(port: int = 4200, host: str = "127.0.0.1", log: str | None = 
 
     import httpx
 
-    PREFECT_HOME.value().mkdir(parents=True, exist_ok=True)
+    log = _home() / "whaledr-server.log"
     url = f"http://{host}:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_SERVICES_")}
-    out = open(log, "ab") if log else subprocess.DEVNULL
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         deadline = time.monotonic() + float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
         while True:
             if server.poll() is not None:
-                raise RuntimeError(f"prefect server start exited with {server.returncode}" + (f"; see {log}" if log else ""))
+                raise RuntimeError(f"prefect server start exited with {server.returncode}; see {log}")
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the Prefect server did not answer on {url}")
+                raise RuntimeError(f"the Prefect server did not answer on {url}; see {log}")
             time.sleep(0.5)
-        os.environ["PREFECT_API_URL"] = url
-        with temporary_settings({PREFECT_API_URL: url}):
+        with _pointing_at(url):
             yield url
     finally:
-        os.environ.pop("PREFECT_API_URL", None) if os.environ.get("PREFECT_API_URL") == url else None
         server.terminate()
         try:
             server.wait(15)
