@@ -21,7 +21,7 @@ from prefect.states import Scheduled
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from whaledr_core import manifest
-from whaledr_core.catalog import DEFAULT_SOURCE, get_hydrophone
+from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, get_hydrophone
 from whaledr_core.days import (
     DEFAULT_LAG_DAYS, MAX_DAYS_WITHOUT_CONFIRMATION, day_range, day_run_key, lagged_day,
 )
@@ -32,9 +32,6 @@ from .targets import Target
 
 DAY_DEPLOYMENT = "whaledr-day/day"
 """The day flow's deployment in prefect.yaml, which scheduled and backfill runs fan out to."""
-
-DEFAULT_HYDROPHONES = ("LJ01D",)
-"""Oregon Shelf, the hydrophone the app started with."""
 
 
 class BackfillFailed(RuntimeError):

@@ -317,13 +317,13 @@ def backfill(
 ) -> None:
     """Process every day from START to END for each hydrophone: here, one day after another, or with
     --deployment as flow runs that a work pool's workers share."""
-    from whaledr_core.catalog import UnknownHydrophone, get_hydrophone
+    from whaledr_core.catalog import DEFAULT_HYDROPHONES, UnknownHydrophone, get_hydrophone
     from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION, DayRangeError, day_range
 
     first, last = _date(start), _date(end)
     limit = max_days or MAX_DAYS_WITHOUT_CONFIRMATION
     try:
-        nodes = [get_hydrophone(h).node for h in (hydrophone or ["LJ01D"])]
+        nodes = [get_hydrophone(h).node for h in (hydrophone or DEFAULT_HYDROPHONES)]
         days = day_range(first, last, 10**6)
         if len(days) > limit and not yes:
             if not sys.stdin.isatty() or not typer.confirm(f"{len(days)} days x {len(nodes)} hydrophones: go on?"):

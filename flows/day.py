@@ -76,7 +76,7 @@ def day_flow(
     todo = [u for u in plan.units if u.file.name not in reused]
     log.info("%d files to process, %d finished by an earlier run", len(todo), len(reused))
 
-    progress = DayProgress(len(plan.units), f"{h.node} {day}: files processed")
+    progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results: list[FileResult] = []
     for r in reused.values():
         results.append(r)

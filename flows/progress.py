@@ -46,11 +46,12 @@ class DayProgress:
     """The UI's artifact is updated at most this often: each update is an API call the server must
     handle on the same cores as the workers. In-process listeners hear every file."""
 
-    def __init__(self, total: int, description: str) -> None:
+    def __init__(self, total: int, label: str) -> None:
+        """`label` names the day ("LJ01D 2019-01-12") in the UI's artifact and on the terminal's bar."""
         self.total, self.done, self.clips = total, 0, 0
-        self._artifact = create_progress_artifact(0.0, description=description)
+        self._artifact = create_progress_artifact(0.0, description=f"{label}: files processed")
         self._sent = time.monotonic()
-        self._emit(Event("start", 0, total, label=description.split(":")[0]))
+        self._emit(Event("start", 0, total, label=label))
 
     def file_done(self, result: FileResult) -> None:
         self.done += 1

@@ -22,13 +22,6 @@ def deployments() -> list[dict[str, Any]]:
     return yaml.safe_load(PROJECT_FILE.read_text())["deployments"]
 
 
-def deployment(name: str) -> dict[str, Any]:
-    for d in deployments():
-        if d["name"] == name:
-            return d
-    raise KeyError(f"no deployment named {name!r} in {PROJECT_FILE}")
-
-
 def enter_checkout(git_pull: bool = False) -> dict[str, str]:
     """A pull step: run the flow from the git checkout whaledr is installed from on this machine
     (each worker machine has one: clone, `pip install -e .`, start a worker). With `git_pull`, bring

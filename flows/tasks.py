@@ -99,10 +99,9 @@ def process(
             return None
 
     result = process_file(unit, path, next_path if nxt else None, day, node, target.open(), cs, rs, done)
-    if drop and result.status == "ok":
+    if drop and result.status == "ok" and fetch.is_remote(unit.file.url):  # never a folder source's own files
         for p in used:
-            if fetch.is_remote(unit.file.url):
-                Path(p).unlink(missing_ok=True)
+            Path(p).unlink(missing_ok=True)
     return result
 
 

@@ -13,9 +13,6 @@ import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ACTIONS = ("drop", "500", "503", "429", "slow", "short-right", "short-wrong")
-
-
 class FaultyOOI:
     def __init__(self, folder: Path) -> None:
         self.faults: dict[str, list[str]] = {}

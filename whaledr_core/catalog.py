@@ -70,6 +70,10 @@ HYDROPHONES: tuple[Hydrophone, ...] = (
 )
 
 
+DEFAULT_HYDROPHONES: tuple[str, ...] = ("LJ01D",)
+"""Oregon Shelf, the hydrophone the app started with: what scheduled runs and backfills do unless told."""
+
+
 class UnknownHydrophone(ValueError):
     pass
 
