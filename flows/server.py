@@ -8,8 +8,10 @@ gives every worker the same API.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 QUIET_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no network here, and no need to phone home
@@ -51,13 +53,38 @@ def _pointing_at(url: str) -> Iterator[str]:
         os.environ.pop("PREFECT_API_URL", None)
 
 
-def _home():
+def _home() -> Path:
     """Prefect makes only the last folder of its home; a missing parent costs a 2-minute startup timeout."""
     from prefect.settings import PREFECT_HOME
 
     home = PREFECT_HOME.value()
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+RUN_SERVER_LOG = "whaledr-run-server.log"
+"""Where the server a command starts for its run writes, in Prefect's home: not over the progress bar."""
+
+SERVE_SERVER_LOG = "whaledr-server.log"
+"""Where the server of `whaledr serve` writes, in Prefect's home."""
+
+
+@contextmanager
+def _output_to(log: Path) -> Iterator[None]:
+    """Standard output and error of processes started in the block go to `log` (appended): Prefect
+    starts its server with ours, and offers no other way."""
+    saved = [os.dup(1), os.dup(2)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with log.open("ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 @contextmanager
@@ -73,7 +100,8 @@ def prefect_api() -> Iterator[str]:
     for service in RUN_SERVER_IDLE_SERVICES:
         os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
     server = SubprocessASGIServer()
-    server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    with _output_to(_home() / RUN_SERVER_LOG):
+        server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     try:
         with _pointing_at(server.api_url) as url:
             yield url
@@ -101,7 +129,7 @@ def prefect_server(port: int = 4200, host: str = "127.0.0.1") -> Iterator[str]:
 
     import httpx
 
-    log = _home() / "whaledr-server.log"
+    log = _home() / SERVE_SERVER_LOG
     url = f"http://{host}:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_SERVICES_")}
     server = subprocess.Popen(

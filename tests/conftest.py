@@ -92,9 +92,108 @@ def static_server():
         s.stop()
 
 
+TRACEBACK_MARKS = ("Traceback (most recent call last)", "was never awaited")
+
+
+def assert_no_traceback(text: str, where: str, expected: tuple[str, ...] = ()) -> None:
+    """A Prefect server that logs a traceback is broken even when every request answered: its
+    scheduler, for one, fails only there. `expected` names the lines a test provokes on purpose."""
+    blocks = text.split("\n\n")
+    bad = [b for b in blocks if any(m in b for m in TRACEBACK_MARKS) and not any(e in b for e in expected)]
+    assert not bad, f"{where} holds a traceback:\n" + "\n\n".join(bad)[-4000:]
+
+
+class PrefectServer:
+    """`prefect server start` (UI, scheduler and every service) on a free loopback port, with its
+    own home and database, its output in `server.log`."""
+
+    def __init__(self, folder: Path, extra_env: dict | None = None, port: int | None = None) -> None:
+        self.home, self.log = folder / "home", folder / "server.log"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_API_URL": self.url,
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+                    **(extra_env or {})}
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+             "--port", str(self.port)], env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("prefect server start did not answer:\n" + self.log.read_text()[-3000:])
+            time.sleep(0.5)
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size
+
+    def assert_clean_log(self, since: int = 0, expected: tuple[str, ...] = ()) -> None:
+        with self.log.open("rb") as f:
+            f.seek(since)
+            assert_no_traceback(f.read().decode(errors="replace"), f"the Prefect server's log {self.log}", expected)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+SESSION_PORT = free_port()
+
+
+def pytest_configure(config) -> None:
+    """The session server's URL is set before any test module imports Prefect: settings set later
+    do not reach the process pool's workers, which then start temporary servers of their own. The
+    server itself starts with the first test that asks for it; a test that talks to Prefect without
+    asking fails to connect rather than quietly using a server of its own."""
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{SESSION_PORT}/api"
+
+
+@pytest.fixture(scope="session")
+def prefect_session_server(tmp_path_factory):
+    """One Prefect server for every test that needs one, as Prefect's own `hosted_api_server`."""
+    server = PrefectServer(tmp_path_factory.mktemp("prefect-server"), port=SESSION_PORT)
+    yield server
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)  # this process's last log lines and events, before the server goes
+    EventsWorker.drain_all(timeout=5)
+    server.stop()
+    server.assert_clean_log()
+
+
+@pytest.fixture
+def prefect_api(prefect_session_server):
+    """The session's server for this test, in this process and in every command it starts; the test
+    fails if the server logged a traceback meanwhile. Yields the env a `run_cli` call needs."""
+    server = prefect_session_server
+    since = server.log_size()
+    yield {"PREFECT_API_URL": server.url}
+    server.assert_clean_log(since)
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("PREFECT_API_URL", None)
+    """`whaledr ARGS`; against the server named in `env`'s PREFECT_API_URL, else with a server of its
+    own, whose log (in `env`'s PREFECT_HOME) must then hold no traceback."""
+    full_env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    full_env.update(env or {})
+    r = _run(args, full_env, timeout)
+    own_log = Path(full_env.get("PREFECT_HOME", "~/.prefect")).expanduser() / "whaledr-run-server.log"
+    if "PREFECT_API_URL" not in full_env and own_log.exists():
+        assert_no_traceback(own_log.read_text(errors="replace"), f"the log of the server `whaledr {args[0]}` started")
+    return r
+
+
+def _run(args, full_env: dict, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run([*WHALEDR, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
                           cwd=Path(__file__).parent.parent)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import DAY, free_port, run_cli
+from conftest import DAY, PrefectServer, assert_no_traceback, free_port, run_cli
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
@@ -48,24 +48,12 @@ class Processes:
 def server(tmp_path_factory):
     """`prefect server start` on a free loopback port, with every service on (scheduler included)."""
     folder = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(folder / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_WORKER_QUERY_SECONDS": "2",
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
-    (folder / "home").mkdir()
-    procs = Processes(folder, env)
-    log = procs.start("server", str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port))
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()[-2000:]
-        time.sleep(0.5)
-    yield env, procs
+    prefect_server = PrefectServer(folder, {"PREFECT_WORKER_QUERY_SECONDS": "2"})
+    procs = Processes(folder, prefect_server.env)
+    yield prefect_server.env, procs
     procs.stop()
+    prefect_server.stop()
+    prefect_server.assert_clean_log()
 
 
 def api(env: dict, method: str, path: str, body: dict | None = None):
@@ -229,6 +217,12 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
         deployments = {d["name"]: d for d in api(api_env, "POST", "/deployments/filter", {})}
         assert set(deployments) == {"daily", "backfill", "day"}
         assert [s["schedule"]["cron"] for s in deployments["daily"]["schedules"]] == ["0 6 * * *"]
+        # the server's scheduler itself puts the next days' runs on the calendar, each at 06:00 UTC
+        scheduled = scheduled_runs(api_env, deployments["daily"]["id"], timeout=180)
+        times = [dt.datetime.fromisoformat(r["expected_start_time"].replace("Z", "+00:00")) for r in scheduled]
+        assert all(t.astimezone(dt.timezone.utc).time() == dt.time(6) for t in times), times
+        assert all(t > dt.datetime.now(dt.timezone.utc) for t in times)
+        assert len({t.date() for t in times}) == len(times)  # one a day
         # the run the scheduler would make for 06:00 UTC on the day after DAYS[1]
         at = dt.datetime.combine(DAYS[2], dt.time(6), dt.timezone.utc).isoformat()
         run = api(api_env, "POST", f"/deployments/{deployments['daily']['id']}/create_flow_run",
@@ -240,6 +234,22 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
         assert record["complete"] and record["totals"]["clips_written"] == 60
     finally:
         serve.terminate()
-        serve.wait(60)
+        assert serve.wait(60) == 0, log.read_text()[-3000:]
     with pytest.raises(httpx.TransportError):  # stopping serve stopped its server
         httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+    assert_no_traceback(log.read_text(), "whaledr serve's output")
+    assert_no_traceback((tmp_path / "home" / "whaledr-server.log").read_text(), "the server log of whaledr serve")
+
+
+def scheduled_runs(env: dict, deployment_id: str, timeout: float) -> list[dict]:
+    """The runs the scheduler made for a deployment (auto-scheduled, in state Scheduled), once there are some."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = api(env, "POST", "/flow_runs/filter", {
+            "deployments": {"id": {"any_": [deployment_id]}},
+            "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+        runs = [r for r in runs if r["auto_scheduled"]]
+        if runs:
+            return runs
+        assert time.monotonic() < deadline, f"the scheduler made no run of the daily deployment in {timeout} s"
+        time.sleep(2)
