@@ -19,22 +19,23 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel
 
 from whaledr_core import manifest
-from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, get_hydrophone
+from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
 from whaledr_core.days import (
     DEFAULT_LAG_DAYS, MAX_DAYS_WITHOUT_CONFIRMATION, day_range, day_run_key, lagged_day,
 )
-from whaledr_core.naming import day_manifest_key
 
 from .day import day_flow
-from .targets import Target
+from .failures import ExpectedFailure, one_line_failures
+from .params import App, Downloads, Output, Rendering
 
 DAY_DEPLOYMENT = "whaledr-day/day"
 """The day flow's deployment in prefect.yaml, which scheduled and backfill runs fan out to."""
 
 
-class BackfillFailed(RuntimeError):
+class BackfillFailed(ExpectedFailure):
     """Some days did not complete; the message names them."""
 
 
@@ -51,74 +52,120 @@ class DayOutcome:
 
 
 @flow(name="whaledr-backfill", flow_run_name="backfill {start}..{end}")
+@one_line_failures
 def backfill_flow(
     start: dt.date,
     end: dt.date,
-    hydrophones: list[str] = list(DEFAULT_HYDROPHONES),
+    hydrophones: list[Node] = list(DEFAULT_HYDROPHONES),
     overwrite: bool = False,
     source: str = DEFAULT_SOURCE,
-    out: str = "whaledr-out",
-    s3_block: str | None = None,
-    firebase_block: str | None = None,
+    output: Output = Output(),
+    app: App = App(),
+    downloads: Downloads = Downloads(),
+    rendering: Rendering = Rendering(),
     dask_address: str | None = None,
     deployment: str | None = DAY_DEPLOYMENT,
     concurrency: int = 4,
     max_days: int = MAX_DAYS_WITHOUT_CONFIRMATION,
 ) -> list[dict]:
-    """Every day from `start` to `end` (both included) for each hydrophone. A range longer than
-    `max_days` is refused: raising `max_days` is the confirmation. `concurrency` bounds the days
-    in flight (with a deployment); the workers' own limits bound what each machine runs."""
+    """Every day from `start` to `end` (both included) for each hydrophone, each day its own run.
+
+    Args:
+        start: The first UTC day, YYYY-MM-DD.
+        end: The last UTC day, included.
+        hydrophones: The hydrophones' node codes.
+        overwrite: Render every clip again, even where it is stored (new day runs, not reused ones).
+        source: Base URL (or local folder) under which {site}/{node}/{instrument}/YYYY/MM/DD/ lies.
+        output: Where clips and manifests go: a folder, or a saved S3 block.
+        app: Which app database to tell about the new samples.
+        downloads: Download cache, what to keep, how many files at once.
+        rendering: Clip length, spectrogram and WAV settings.
+        dask_address: Process each day's files on this Dask cluster (tcp://host:8786).
+        deployment: Run each day as a flow run of this deployment, spread over its pool's workers;
+            empty: one after another, here, as subflows.
+        concurrency: Day runs in flight at once, with a deployment.
+        max_days: A longer range is refused; raising it is the confirmation.
+    """
     days = day_range(start, end, max_days)
     nodes = [get_hydrophone(h).node for h in hydrophones]  # an unknown name fails before any run
-    return _run_days([(d, n) for d in days for n in nodes], overwrite, source, out, s3_block,
-                     firebase_block, dask_address, deployment, concurrency)
+    days_params = DayParameters(source, output, app, downloads, rendering, overwrite, dask_address)
+    return _run_days([(d, n) for d in days for n in nodes], days_params, deployment, concurrency)
 
 
 @flow(name="whaledr-daily", flow_run_name="daily")
+@one_line_failures
 def daily_flow(
-    hydrophones: list[str] = list(DEFAULT_HYDROPHONES),
+    hydrophones: list[Node] = list(DEFAULT_HYDROPHONES),
     lag_days: int = DEFAULT_LAG_DAYS,
     source: str = DEFAULT_SOURCE,
-    out: str = "whaledr-out",
-    s3_block: str | None = None,
-    firebase_block: str | None = None,
+    output: Output = Output(),
+    app: App = App(),
+    downloads: Downloads = Downloads(),
+    rendering: Rendering = Rendering(),
     dask_address: str | None = None,
     deployment: str | None = DAY_DEPLOYMENT,
     concurrency: int = 4,
 ) -> list[dict]:
-    """The day `lag_days` before the run's scheduled time (UTC), for each hydrophone."""
+    """The day `lag_days` before the run's scheduled time (UTC), for each hydrophone.
+
+    Args:
+        hydrophones: The hydrophones' node codes.
+        lag_days: How many days before the scheduled time: OOI posts a day's files with a delay.
+        source: Base URL (or local folder) under which {site}/{node}/{instrument}/YYYY/MM/DD/ lies.
+        output: Where clips and manifests go: a folder, or a saved S3 block.
+        app: Which app database to tell about the new samples.
+        downloads: Download cache, what to keep, how many files at once.
+        rendering: Clip length, spectrogram and WAV settings.
+        dask_address: Process each day's files on this Dask cluster (tcp://host:8786).
+        deployment: Run each day as a flow run of this deployment; empty: here, as subflows.
+        concurrency: Day runs in flight at once, with a deployment.
+    """
     from prefect.runtime import flow_run
 
     day = lagged_day(flow_run.scheduled_start_time, lag_days)
     nodes = [get_hydrophone(h).node for h in hydrophones]
     get_run_logger().info("daily run for %s: %s", day, ", ".join(nodes))
-    return _run_days([(day, n) for n in nodes], False, source, out, s3_block, firebase_block,
-                     dask_address, deployment, concurrency)
+    days_params = DayParameters(source, output, app, downloads, rendering, False, dask_address)
+    return _run_days([(day, n) for n in nodes], days_params, deployment, concurrency)
 
 
-def _run_days(work: list[tuple[dt.date, str]], overwrite: bool, source: str, out: str, s3_block: str | None,
-              firebase_block: str | None, dask_address: str | None, deployment: str | None,
+@dataclass(frozen=True)
+class DayParameters:
+    """What every day run of a backfill or daily run is given, besides its day and hydrophone."""
+
+    source: str
+    output: Output
+    app: App
+    downloads: Downloads
+    rendering: Rendering
+    overwrite: bool
+    dask_address: str | None
+
+    def as_dict(self) -> dict:
+        """As JSON-ready parameters of a day run (and of its idempotency key)."""
+        return {f: v.model_dump(mode="json") if isinstance(v, BaseModel) else v for f, v in vars(self).items()}
+
+
+def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: str | None,
               concurrency: int) -> list[dict]:
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
     log = get_run_logger()
-    target = Target(out, "", s3_block)
-    params = dict(source=source, out=out, s3_block=s3_block, firebase_block=firebase_block,
-                  overwrite=overwrite, dask_address=dask_address)
+    params = days.as_dict()
     log.info("%d day runs (%s)", len(work), f"deployment {deployment}" if deployment else "local subflows")
     outcomes: list[DayOutcome] = []
     if deployment:
-        salt = _this_run_id() if overwrite else ""  # a redo is new runs, yet a retried backfill reuses them
+        salt = _this_run_id() if days.overwrite else ""  # a redo is new runs, yet a retried backfill reuses them
         with ThreadPoolTaskRunner(max_workers=concurrency) as pool:
             futures = [pool.submit(run_day_deployment, {
                 "deployment": deployment, "day": d, "node": n, "parameters": {"day": d, "hydrophone": n, **params},
-                "key": day_run_key(n, d, params, salt), "target": target}) for d, n in work]
+                "key": day_run_key(n, d, params, salt), "output": days.output}) for d, n in work]
             outcomes = [f.result() for f in futures]
     else:
         for d, n in work:
             started = time.perf_counter()
-            state = day_flow(day=d, hydrophone=n, return_state=True, **params)
-            outcomes.append(_outcome(d, n, state.name, time.perf_counter() - started, "", target))
+            state = day_flow(day=d, hydrophone=n, return_state=True, **vars(days))
+            outcomes.append(_outcome(d, n, state.name, time.perf_counter() - started, "", days.output))
     _report(outcomes)
     failed = [o for o in outcomes if o.status != "Completed"]
     log.info("%d of %d day runs completed", len(outcomes) - len(failed), len(outcomes))
@@ -130,29 +177,50 @@ def _run_days(work: list[tuple[dt.date, str]], overwrite: bool, source: str, out
 
 @task(name="run-day", task_run_name="{node} {day}", cache_policy=NO_CACHE)
 def run_day_deployment(deployment: str, day: dt.date, node: str, parameters: dict, key: str,
-                       target: Target) -> DayOutcome:
+                       output: Output) -> DayOutcome:
     """One day as a flow run of the day deployment; waits for it. A run this key already made is
-    reused: waited for if under way, left alone if completed, scheduled again if it failed."""
+    reused: waited for if under way, left alone if completed, scheduled again if it failed.
+
+    The reused run is looked up first rather than left to `run_deployment`'s idempotency: that one
+    would link a new placeholder task run to a flow run that already exists, and leave it Pending."""
+    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    run = run_deployment(deployment, parameters=parameters, idempotency_key=key, flow_run_name=f"{node} {day}")
-    if run.state and (run.state.is_failed() or run.state.is_crashed() or run.state.is_cancelled()):
-        get_run_logger().info("%s %s: run %s ended %s; scheduling it again", node, day, run.name, run.state.name)
-        run = _retry(run)
-    return _outcome(day, node, run.state.name if run.state else "Unknown", _seconds(run), run.name, target)
-
-
-def _retry(run: FlowRun, poll: float = 5.0) -> FlowRun:
-    """What the UI's Retry does: the same flow run, scheduled again, then waited for."""
-    from prefect.client.orchestration import get_client
-
+    log = get_run_logger()
     with get_client(sync_client=True) as client:
-        client.set_flow_run_state(run.id, Scheduled(name="AwaitingRetry"), force=True)
-        while True:
-            run = client.read_flow_run(run.id)
-            if run.state and run.state.is_final():
-                return run
-            time.sleep(poll)
+        run = _run_with_key(client, deployment, key)
+        if run is None:
+            run = run_deployment(deployment, parameters=parameters, idempotency_key=key,
+                                 flow_run_name=f"{node} {day}")
+        else:
+            log.info("%s %s: reusing flow run %s (%s)", node, day, run.name, _state(run))
+            run = _wait(client, run)
+        if run.state and (run.state.is_failed() or run.state.is_crashed() or run.state.is_cancelled()):
+            log.info("%s %s: run %s ended %s; scheduling it again", node, day, run.name, _state(run))
+            client.set_flow_run_state(run.id, Scheduled(name="AwaitingRetry"), force=True)  # as the UI's Retry
+            run = _wait(client, client.read_flow_run(run.id))
+    return _outcome(day, node, _state(run), _seconds(run), run.name, output)
+
+
+def _run_with_key(client, deployment: str, key: str) -> FlowRun | None:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterIdempotencyKey
+
+    deployment_id = client.read_deployment_by_name(deployment).id
+    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+        idempotency_key=FlowRunFilterIdempotencyKey(any_=[key])), limit=1)
+    return runs[0] if runs else None
+
+
+def _wait(client, run: FlowRun, poll: float = 5.0) -> FlowRun:
+    while not (run.state and run.state.is_final()):
+        time.sleep(poll)
+        run = client.read_flow_run(run.id)
+    return run
+
+
+def _state(run: FlowRun) -> str:
+    return run.state.name if run.state else "Unknown"
 
 
 def _seconds(run: FlowRun) -> float | None:
@@ -167,11 +235,10 @@ def _this_run_id() -> str:
     return str(flow_run.id)
 
 
-def _outcome(day: dt.date, node: str, status: str, seconds: float | None, flow_run: str, target: Target) -> DayOutcome:
+def _outcome(day: dt.date, node: str, status: str, seconds: float | None, flow_run: str, output: Output) -> DayOutcome:
     """A day's figures come from its manifest, where the day run left them; a run that wrote none has none."""
     try:
-        sink = target.open()
-        record = manifest.loads(sink.get(day_manifest_key(sink.prefix, node, day)))
+        record = manifest.read(output.open(), node, day)
     except Exception as e:  # the output cannot be read from here (another machine's folder): no figures
         get_run_logger().warning("%s %s: day manifest not readable here: %s", node, day, e)
         record = None

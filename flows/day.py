@@ -13,105 +13,94 @@ from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from whaledr_core import appmanifest, manifest
-from whaledr_core.catalog import DEFAULT_SOURCE, get_hydrophone
-from whaledr_core.clips import ERROR, NOT_FETCHED, ClipSettings, DayPlan, FileUnit
-from whaledr_core.fetch import cache_path, default_cache, is_remote
-from whaledr_core.naming import day_manifest_key, day_prefix
-from whaledr_core.process import FileResult, clip_ids, failed, stored_ids
-from whaledr_core.render import RenderSettings, wav_size
-from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
+from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
+from whaledr_core.clips import ERROR, NOT_FETCHED, FileUnit
+from whaledr_core.fetch import default_cache
+from whaledr_core.naming import day_prefix
+from whaledr_core.process import FileResult, failed
+from whaledr_core.rerun import downloads_to_drop, plan_rerun
 
 from . import tasks
+from .failures import ExpectedFailure, one_line_failures
+from .params import App, Downloads, Output, Rendering
 from .progress import DayProgress
-from .targets import Target
 
 
-class DayIncomplete(RuntimeError):
-    """The day ran to the end, but some windows could not be made; the manifest names them."""
+class DayIncomplete(ExpectedFailure):
+    """No data for the day, or some windows could not be made; the manifest names them."""
 
 
 @flow(name="whaledr-day", flow_run_name="{hydrophone} {day}", task_runner=ProcessPoolTaskRunner())
+@one_line_failures
 def day_flow(
     day: dt.date,
-    hydrophone: str = "LJ01D",
+    hydrophone: Node = DEFAULT_HYDROPHONES[0],
     source: str = DEFAULT_SOURCE,
-    out: str = "whaledr-out",
-    prefix: str = "",
-    s3_block: str | None = None,
-    firebase_block: str | None = None,
-    clip_seconds: int = 5,
-    render: RenderSettings = RenderSettings(),
+    output: Output = Output(),
+    app: App = App(),
+    downloads: Downloads = Downloads(),
+    rendering: Rendering = Rendering(),
     overwrite: bool = False,
-    cache: str | None = None,
-    keep_downloads: bool = False,
-    download_concurrency: int = 4,
-    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
-    public_read: bool = False,
-    cache_control: str | None = None,
     dask_address: str | None = None,
 ) -> dict:
-    """List the day, fetch its files (a few at a time, in threads) while the process pool turns each
-    file into clips, write the day manifest, add the day's IDs to the app manifest and, with a
-    Firebase block, tell the app's database; a rerun redoes only what is missing.
+    """One UTC day of one hydrophone into clips: list the day, fetch its files a few at a time while
+    the process pool turns each file into clips, write the day manifest, add the day's IDs to the
+    app manifest and tell the app. A rerun does only what is missing.
 
-    Output goes to the S3 bucket of `s3_block` when named, else to the folder `out`. With
-    `dask_address` (tcp://host:8786), files are processed on that Dask cluster instead of this
-    machine's process pool; each Dask worker then fetches the files it processes."""
+    Args:
+        day: The UTC day, YYYY-MM-DD.
+        hydrophone: The broadband hydrophone's node code (README, "Running a day").
+        source: Base URL (or local folder) under which {site}/{node}/{instrument}/YYYY/MM/DD/ lies.
+        output: Where clips and manifests go: a folder, or a saved S3 block.
+        app: Which app database to tell about the new samples.
+        downloads: Download cache, what to keep, how many files at once.
+        rendering: Clip length, spectrogram and WAV settings.
+        overwrite: Render every clip again, even where it is stored.
+        dask_address: Process files on this Dask cluster (tcp://host:8786) instead of this machine's
+            process pool; each Dask worker then fetches the files it processes.
+    """
     log = get_run_logger()
     started = time.perf_counter()
-    h, cs = get_hydrophone(hydrophone), ClipSettings(clip_seconds=clip_seconds)
-    worker_cache, cache = cache, cache or str(default_cache())  # a Dask worker uses its own default
+    h, cs, rs = get_hydrophone(hydrophone), rendering.clip_settings(), rendering.render_settings()
     folder, plan = tasks.list_day(source, h.node, day, cs)
     if not plan.files:
-        raise DayIncomplete(f"no data files for {h.node} on {day} under {source}")
+        raise DayIncomplete(f"no data files for {h.node} on {day}: {tasks.where(source, h, day, folder)}")
     listed = time.perf_counter()
 
-    target = Target(out, prefix, s3_block, upload_concurrency, public_read, cache_control)
-    sink = target.open()
-    previous = manifest.loads(sink.get(day_manifest_key(sink.prefix, h.node, day)))
-    ids = {u.file.name: frozenset(clip_ids(u, day, h.node, cs).values()) for u in plan.units}
-    existing = {} if overwrite else sink.keys(day_prefix(sink.prefix, h.node, day))
-    stored = stored_ids(existing, sink.prefix, set().union(*ids.values()), wav_size(render, cs.window))
-    reused = {} if overwrite else manifest.reusable(previous, plan, cs, render, stored)
-    todo = [u for u in plan.units if u.file.name not in reused]
-    log.info("%d files to process, %d finished by an earlier run", len(todo), len(reused))
-
+    sink = output.open()
+    rerun = plan_rerun(plan, manifest.read(sink, h.node, day), sink.keys(day_prefix(sink.prefix, h.node, day)),
+                       sink.prefix, h.node, cs, rs, overwrite)
+    log.info("%d files to process, %d finished by an earlier run", len(rerun.todo), len(rerun.reused))
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
-    results: list[FileResult] = []
-    for r in reused.values():
-        results.append(r)
-        progress.file_done(r)
-    with ThreadPoolTaskRunner(max_workers=download_concurrency) as downloads, _processing(dask_address) as dask:
+    results = [progress.file_done(r) for r in rerun.reused.values()]
+    cache = downloads.cache or str(default_cache())
+    with ThreadPoolTaskRunner(max_workers=downloads.concurrency) as fetcher, _processing(dask_address) as dask:
         work = {}
-        for u in todo:
-            args = dict(unit=u, day=day, node=h.node, target=target, cache=cache, cs=cs, rs=render,
-                        done=ids[u.file.name] & stored)
+        for u in rerun.todo:
+            args = dict(unit=u, day=day, node=h.node, output=output, cache=cache, cs=cs, rs=rs,
+                        done=rerun.done[u.file.name])
             if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
-                args["path"] = downloads.submit(tasks.download, {"file": u.file, "cache": cache})
+                args["path"] = fetcher.submit(tasks.download, {"file": u.file, "cache": cache})
                 work[tasks.process.submit(**args)] = (u, args["path"])
-            else:  # a Dask worker may be another machine: it fetches the file itself
-                args.update(path=None, cache=worker_cache, drop=not keep_downloads)
+            else:  # a Dask worker may be another machine: it fetches the file itself, into its own cache
+                args.update(path=None, cache=downloads.cache, drop=not downloads.keep)
                 work[dask.submit(tasks.process, args)] = (u, None)
-        for fut in as_completed(list(work)):
-            result = _file_result(fut, *work[fut])
-            if result.status != "ok":
-                log.warning("%s", result.error)
-            results.append(result)
-            progress.file_done(result)
+        results += [progress.file_done(_file_result(fut, *work[fut])) for fut in as_completed(list(work))]
     progress.finish()
 
     timings = {"list": listed - started, "process": time.perf_counter() - listed}
     timings["total"] = time.perf_counter() - started
     record = manifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan,
-                            results=results, cs=cs, rs=render, timings=timings)
-    tasks.write_manifest(target, h.node, day, record)
+                            results=results, cs=cs, rs=rs, timings=timings)
+    tasks.write_manifest(output, h.node, day, record)
     _report(record)
     day_ids = appmanifest.day_ids(record)
-    tasks.update_app_manifest(target, day_ids)
-    if firebase_block:
-        tasks.sync_app(firebase_block, day_ids)
-    if record["complete"] and not keep_downloads:
-        _drop_downloads(cache, plan)
+    tasks.update_app_manifest(output, day_ids)
+    if app.firebase_block:
+        tasks.sync_app(app.firebase_block, day_ids)
+    if record["complete"] and not downloads.keep:
+        for path in downloads_to_drop(plan, Path(cache)):
+            path.unlink(missing_ok=True)
     summary = manifest.summary_line(record, timings["total"])
     log.info(summary)
     if not record["complete"]:
@@ -135,10 +124,15 @@ def _file_result(processed, unit: FileUnit, downloaded) -> FileResult:
     except Exception as e:  # a process-pool future whose input (the download) failed raises
         outcome = e
     if isinstance(outcome, FileResult):
+        if outcome.status != "ok":
+            get_run_logger().warning("%s", outcome.error)
         return outcome
     if downloaded is not None and downloaded.state.is_failed():
-        return failed(unit, NOT_FETCHED, f"{unit.file.name}: {_error(downloaded)}")
-    return failed(unit, ERROR, f"{unit.file.name}: {outcome}")
+        result = failed(unit, NOT_FETCHED, f"{unit.file.name}: {_error(downloaded)}")
+    else:
+        result = failed(unit, ERROR, f"{unit.file.name}: {outcome}")
+    get_run_logger().warning("%s", result.error)
+    return result
 
 
 def _error(future) -> str:
@@ -162,11 +156,3 @@ def _report(record: dict) -> None:
         }],
         description=manifest.summary_line(record),
     )
-
-
-def _drop_downloads(cache: str, plan: DayPlan) -> None:
-    """A finished day's downloads are not needed again: its rerun reuses the manifest."""
-    for unit in plan.units:
-        for f in (unit.file, unit.next_file):
-            if f is not None and is_remote(f.url):
-                cache_path(Path(cache), f.url).unlink(missing_ok=True)

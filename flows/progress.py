@@ -48,20 +48,28 @@ class DayProgress:
 
     def __init__(self, total: int, label: str) -> None:
         """`label` names the day ("LJ01D 2019-01-12") in the UI's artifact and on the terminal's bar."""
-        self.total, self.done, self.clips = total, 0, 0
-        self._artifact = create_progress_artifact(0.0, description=f"{label}: files processed")
+        self.total, self.done, self.clips, self.label = total, 0, 0, label
+        self._artifact = create_progress_artifact(0.0, description=self._description())
         self._sent = time.monotonic()
         self._emit(Event("start", 0, total, label=label))
 
-    def file_done(self, result: FileResult) -> None:
+    def file_done(self, result: FileResult) -> FileResult:
         self.done += 1
         self.clips += len(result.clips)
         if time.monotonic() - self._sent >= self.UPDATE_SECONDS:
             self._update()
         self._emit(Event("file", self.done, self.total, self.clips, result))
+        return result
+
+    def _percent(self) -> float:
+        return 100.0 * self.done / max(self.total, 1)
+
+    def _description(self) -> str:
+        """The run's Artifacts tab shows the description, not the figure: it carries the figure."""
+        return f"{self.label}: {self.done} of {self.total} files processed ({self._percent():.0f} %), {self.clips} clips"
 
     def _update(self) -> None:
-        update_progress_artifact(self._artifact, 100.0 * self.done / max(self.total, 1))
+        update_progress_artifact(self._artifact, self._percent(), description=self._description())
         self._sent = time.monotonic()
 
     def finish(self) -> None:

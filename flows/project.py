@@ -37,7 +37,8 @@ def enter_checkout(git_pull: bool = False) -> dict[str, str]:
 
 def served(overrides: dict[str, Any]) -> list:
     """prefect.yaml's deployments as `RunnerDeployment`s for `prefect.serve`, with the same
-    entrypoints, schedules and parameters; `overrides` replace parameters a flow takes."""
+    entrypoints, schedules and parameters; `overrides` replace parameters a flow takes (a dict,
+    such as `{"output": {"s3_block": ...}}`, replaces only the fields it names)."""
     import inspect
 
     from prefect.deployments.runner import EntrypointType
@@ -48,7 +49,10 @@ def served(overrides: dict[str, Any]) -> list:
     for d in deployments():
         flow = load_flow_from_entrypoint(d["entrypoint"])
         takes = inspect.signature(flow.fn).parameters
-        params = {**d.get("parameters", {}), **{k: v for k, v in overrides.items() if k in takes}}
+        params = dict(d.get("parameters", {}))
+        for k, v in overrides.items():
+            if k in takes:
+                params[k] = {**params.get(k, {}), **v} if isinstance(v, dict) else v
         schedules = [Cron(s["cron"], timezone=s.get("timezone")) for s in d.get("schedules", []) if s.get("cron")]
         out.append(flow.to_deployment(name=d["name"], description=d.get("description"), parameters=params,
                                       schedules=schedules, entrypoint_type=EntrypointType.MODULE_PATH))

@@ -9,18 +9,19 @@ from __future__ import annotations
 from prefect import flow
 
 from . import tasks
-from .targets import Target
+from .params import App, Output
 
 
 @flow(name="whaledr-sync")
-def sync_flow(
-    out: str = "whaledr-out",
-    prefix: str = "",
-    s3_block: str | None = None,
-    firebase_block: str | None = None,
-) -> dict:
-    target = Target(out, prefix, s3_block)
-    ids = tasks.rebuild_app_manifest(target)
-    report = tasks.sync_app(firebase_block, ids) if firebase_block else None
+def sync_flow(output: Output = Output(), app: App = App()) -> dict:
+    """Rebuild the app manifest from every day manifest under the output, then add the IDs the
+    app's database lacks.
+
+    Args:
+        output: Where the clips and day manifests are: a folder, or a saved S3 block.
+        app: Which app database to tell; without a block, only the manifest is rebuilt.
+    """
+    ids = tasks.rebuild_app_manifest(output)
+    report = tasks.sync_app(app.firebase_block, ids) if app.firebase_block else None
     return {"manifest_ids": len(ids), "added": report.added if report else None,
             "already": report.already if report else None}

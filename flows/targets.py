@@ -6,14 +6,17 @@ block *names*; the credentials are loaded from the blocks inside the process tha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from whaledr_core.appsync import Database
-from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, S3Sink, Sink, open_sink, s3_client
+from whaledr_core.sinks import S3Sink, Sink, open_sink, s3_client
+
+if TYPE_CHECKING:
+    from .params import Output
 
 class FirebaseDatabase(Block):
     """The app's Firebase Realtime Database: its URL and one credential, kept as secrets."""
@@ -47,41 +50,20 @@ def load_block(cls: type[Block], name: str) -> Block:
         raise BlockMissing(f"no {cls.get_block_type_name()} block named {name!r}: create it with `whaledr blocks` ({e})") from None
 
 
-@dataclass(frozen=True)
-class Target:
-    out: str = "whaledr-out"
-    """A local folder; used when no S3 block is named."""
-    prefix: str = ""
-    """Key prefix under the folder; an S3 block's own `bucket_folder` is its prefix."""
-    s3_block: str | None = None
-    """Name of a saved prefect-aws `S3Bucket` block."""
-    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY
-    public_read: bool = False
-    """Upload with the `public-read` ACL, for buckets that use ACLs rather than a bucket policy."""
-    cache_control: str | None = None
-    """`Cache-Control` for clips, e.g. `public, max-age=31536000, immutable` (clips never change)."""
-
-    def describe(self) -> str:
-        return f"S3 block {self.s3_block!r}" if self.s3_block else f"folder {self.out}"
-
-    def open(self) -> Sink:
-        return _open(self)
-
-
 @lru_cache(maxsize=4)
-def _open(target: Target) -> Sink:
-    """One sink (and one S3 connection pool) per process and target."""
-    if not target.s3_block:
-        return open_sink(target.out, target.prefix)
+def open_output(output: Output) -> Sink:
+    """One sink (and one S3 connection pool) per process and output."""
+    if not output.s3_block:
+        return open_sink(output.folder, output.prefix)
     from prefect_aws import S3Bucket
 
-    bucket = load_block(S3Bucket, target.s3_block)
-    if target.prefix and target.prefix.strip("/") != bucket.bucket_folder.strip("/"):
+    bucket = load_block(S3Bucket, output.s3_block)
+    if output.prefix and output.prefix.strip("/") != bucket.bucket_folder.strip("/"):
         raise ValueError("with an S3 block, the key prefix is the block's bucket_folder; drop --prefix")
     creds = bucket.credentials
-    client = s3_client(creds.get_boto3_session(), creds.aws_client_parameters.endpoint_url, target.upload_concurrency)
-    return S3Sink(client, bucket.bucket_name, bucket.bucket_folder, target.upload_concurrency,
-                  target.public_read, target.cache_control)
+    client = s3_client(creds.get_boto3_session(), creds.aws_client_parameters.endpoint_url, output.upload_concurrency)
+    return S3Sink(client, bucket.bucket_name, bucket.bucket_folder, output.upload_concurrency,
+                  output.public_read, output.cache_control)
 
 
 def firebase(name: str) -> Database:

@@ -9,14 +9,16 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from whaledr_core import appmanifest, appsync, clips, fetch, listing, manifest
-from whaledr_core.catalog import get_hydrophone
+from whaledr_core.catalog import Hydrophone, get_hydrophone
 from whaledr_core.clips import NOT_FETCHED, ClipSettings, DayPlan, FileUnit
 from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
 from whaledr_core.process import FileResult, failed, process_file
 from whaledr_core.render import RenderSettings
+from whaledr_core.rerun import day_before_needed
 
-from .targets import BlockMissing, Target, firebase
+from .params import Output
+from .targets import BlockMissing, firebase
 
 
 def _unless(*errors: type[Exception]):
@@ -41,15 +43,21 @@ def list_day(source: str, hydrophone: str, day: dt.date, cs: ClipSettings) -> tu
     h = get_hydrophone(hydrophone)
     folder, files = listing.list_day(source, h, day)
     previous = None
-    first = clips.day_index(files[0].start, day, cs.sample_rate) if files else None
-    if first is None or first > cs.tolerance_samples:
+    if day_before_needed(files, day, cs):
         before = listing.list_day(source, h, day - dt.timedelta(days=1))[1]
         previous = before[-1] if before else None
     plan = clips.plan_day(day, files, cs, previous)
     get_run_logger().info(
-        "%s %s: %d files listed in %s, %d units of work", h.node, day, len(files), folder, len(plan.units)
+        "%s %s: %d files, %d units of work; %s", h.node, day, len(files), len(plan.units), where(source, h, day, folder)
     )
     return folder, plan
+
+
+def where(source: str, h: Hydrophone, day: dt.date, folder: str | None) -> str:
+    """Where the day's files were looked for: the folder found, or every folder form tried."""
+    if folder:
+        return f"listed {folder}"
+    return "no day folder at " + " or ".join(f"{source.rstrip('/')}/{path}" for path in h.day_paths(day))
 
 
 @task(name="download", task_run_name="download {file.name}", retries=2, retry_delay_seconds=[10, 60],
@@ -70,7 +78,7 @@ def process(
     path: str | None,
     day: dt.date,
     node: str,
-    target: Target,
+    output: Output,
     cache: str | None,
     cs: ClipSettings,
     rs: RenderSettings,
@@ -98,7 +106,7 @@ def process(
             get_run_logger().warning("next file %s not available: %s", nxt.name, e)
             return None
 
-    result = process_file(unit, path, next_path if nxt else None, day, node, target.open(), cs, rs, done)
+    result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), cs, rs, done)
     if drop and result.status == "ok" and fetch.is_remote(unit.file.url):  # never a folder source's own files
         for p in used:
             Path(p).unlink(missing_ok=True)
@@ -106,26 +114,26 @@ def process(
 
 
 @task(name="write-day-manifest", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def write_manifest(target: Target, node: str, day: dt.date, record: dict) -> str:
+def write_manifest(output: Output, node: str, day: dt.date, record: dict) -> str:
     """Written after every clip it lists was stored: its presence says the day's run finished."""
-    sink = target.open()
+    sink = output.open()
     key = day_manifest_key(sink.prefix, node, day)
     sink.put(key, manifest.dumps(record), "application/json")
     return key
 
 
 @task(name="update-app-manifest", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def update_app_manifest(target: Target, ids: list[str]) -> appmanifest.ManifestUpdate:
+def update_app_manifest(output: Output, ids: list[str]) -> appmanifest.ManifestUpdate:
     """Merge the day's stored IDs into the app's whole list, safe against other runs doing the same."""
-    update = appmanifest.merge(target.open(), ids)
+    update = appmanifest.merge(output.open(), ids)
     get_run_logger().info("%s: %d IDs, %d new (attempt %d)", update.key, update.total, update.added, update.attempts)
     return update
 
 
 @task(name="rebuild-app-manifest", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def rebuild_app_manifest(target: Target) -> list[str]:
+def rebuild_app_manifest(output: Output) -> list[str]:
     """The app's list made again from every day manifest; returns the IDs it now holds."""
-    sink = target.open()
+    sink = output.open()
     update = appmanifest.rebuild(sink)
     get_run_logger().info("%s rebuilt: %d IDs (%d not listed before)", update.key, update.total, update.added)
     return appmanifest.parse(sink.get(update.key))

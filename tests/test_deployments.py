@@ -4,18 +4,22 @@ import asyncio
 import datetime as dt
 import inspect
 import os
+import re
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic_core import to_jsonable_python
 from prefect.server.schemas.schedules import CronSchedule
 from prefect.flows import load_flow_from_entrypoint
 
 from conftest import run_cli
+from whaledr_core.catalog import HYDROPHONES
 
 ROOT = Path(__file__).parent.parent
 SPEC = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 BY_NAME = {d["name"]: d for d in SPEC["deployments"]}
+FLOW_NAMES = {"daily": "whaledr-daily", "backfill": "whaledr-backfill", "day": "whaledr-day"}
 REQUIRED_SAMPLES = {"day": dt.date(2019, 1, 12), "start": dt.date(2019, 1, 12), "end": dt.date(2019, 1, 14)}
 
 
@@ -34,9 +38,16 @@ def test_entrypoints_resolve_and_parameters_validate_against_the_flow(name):
     required = {k: REQUIRED_SAMPLES[k] for k, p in signature.items() if p.default is inspect.Parameter.empty}
     validated = flow.validate_parameters({**params, **required})
     for key, value in params.items():
-        assert validated[key] == value
+        assert subset(value, to_jsonable_python(validated[key])), (key, value, validated[key])
     with pytest.raises(Exception):  # a wrongly typed value is refused, so the check above means something
         flow.validate_parameters({**params, **required, next(iter(signature)): {"not": "valid"}})
+
+
+def subset(part, whole) -> bool:
+    """`part` says nothing that `whole` contradicts: prefect.yaml may spell out only some fields of a group."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(k in whole and subset(v, whole[k]) for k, v in part.items())
+    return part == whole
 
 
 def test_yaml_defaults_are_the_flows_own_defaults():
@@ -44,7 +55,30 @@ def test_yaml_defaults_are_the_flows_own_defaults():
     for d in SPEC["deployments"]:
         signature = inspect.signature(load_flow_from_entrypoint(d["entrypoint"]).fn).parameters
         for key, value in d.get("parameters", {}).items():
-            assert signature[key].default == value, (d["name"], key)
+            assert subset(value, to_jsonable_python(signature[key].default)), (d["name"], key)
+
+
+def test_every_form_field_has_a_description_and_choices_where_the_catalog_has_them():
+    """The UI's run form shows each field's description (from the flow's Args: docstring, or the
+    group's own Field descriptions) and offers the known hydrophones as choices, not free text."""
+    for d in SPEC["deployments"]:
+        schema = load_flow_from_entrypoint(d["entrypoint"]).parameters.model_dump()
+        for name, field in schema["properties"].items():
+            assert field.get("description"), (d["name"], name)
+        for group in schema.get("definitions", {}).values():
+            for name, field in group["properties"].items():
+                assert field.get("description"), (group["title"], name)
+        nodes = schema["properties"].get("hydrophone") or schema["properties"]["hydrophones"]["items"]
+        assert nodes["enum"] == [h.node for h in HYDROPHONES]
+
+
+def test_the_readme_lists_exactly_the_fields_of_each_deployments_form():
+    readme = (ROOT / "README.md").read_text()
+    for d in SPEC["deployments"]:
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{FLOW_NAMES[d['name']]}/{d['name']}`"))
+        listed = set(re.findall(r"`(\w+)`", row.split("|")[3]))
+        fields = set(load_flow_from_entrypoint(d["entrypoint"]).parameters.model_dump()["properties"])
+        assert listed == fields, (d["name"], "README lacks", fields - listed, "README has extra", listed - fields)
 
 
 def test_the_daily_cron_parses_and_fires_once_a_day_in_utc():
@@ -73,12 +107,13 @@ def test_the_pull_step_enters_the_git_checkout_whaledr_runs_from(tmp_path, monke
 def test_serve_builds_the_same_deployments_with_overrides_only_where_a_flow_takes_them():
     from flows.project import served
 
-    deployments = {d.name: d for d in served({"hydrophones": ["LJ01C"], "out": "/data/clips"})}
+    deployments = {d.name: d for d in served({"hydrophones": ["LJ01C"], "output": {"folder": "/data/clips"}})}
     assert set(deployments) == set(BY_NAME)
     daily = deployments["daily"]
     assert [(s.schedule.cron, s.schedule.timezone) for s in daily.schedules] == [("0 6 * * *", "UTC")]
     assert daily.parameters["hydrophones"] == ["LJ01C"] and daily.parameters["lag_days"] == 1
-    assert deployments["day"].parameters == {"hydrophone": "LJ01D", "out": "/data/clips"}
+    assert daily.parameters["output"] == {"folder": "/data/clips", "s3_block": None}  # the other field stays
+    assert deployments["day"].parameters == {"hydrophone": "LJ01D", "output": {"folder": "/data/clips"}}
     assert not deployments["backfill"].schedules
 
 

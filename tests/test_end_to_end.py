@@ -29,8 +29,8 @@ def snapshot(folder):
 
 
 @pytest.fixture
-def env(tmp_path):
-    return {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+def env(prefect_api):
+    return prefect_api
 
 
 def test_day_over_http_to_a_folder_then_a_rerun_renders_nothing(synth_mirror, static_server, tmp_path, env):
@@ -136,8 +136,14 @@ def test_users_mistakes_give_one_line_and_exit_2_before_any_work(args, message, 
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_a_day_without_data_exits_1_and_says_so(synth_mirror, tmp_path, env):
-    r = run_cli("run", "2019-01-20", "--source", str(synth_mirror), "--out", str(tmp_path / "out"), env=env)
+def test_a_day_without_data_exits_1_and_says_so(synth_mirror, tmp_path):
+    """With no PREFECT_API_URL, `whaledr run` starts a server of its own for the run, logging to its
+    home (run_cli checks that log for tracebacks), and stops it."""
+    home = tmp_path / "prefect-home"
+    r = run_cli("run", "2019-01-20", "--source", str(synth_mirror), "--out", str(tmp_path / "out"),
+                env={"PREFECT_HOME": str(home)})
+    assert (home / "whaledr-run-server.log").exists()
+    assert "Traceback" not in r.stderr
     assert r.returncode == 1 and "no data files for LJ01D on 2019-01-20" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr + r.stdout
 

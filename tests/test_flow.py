@@ -1,23 +1,16 @@
-"""The day flow under a real (test) Prefect server: tasks, artifacts, and the flow's end state."""
+"""The day flow on the session's Prefect server: tasks, artifacts, and the flow's end state."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 from prefect.task_runners import ProcessPoolTaskRunner
-from prefect.testing.utilities import prefect_test_harness
 
-from flows.day import DayIncomplete, day_flow
 from conftest import DAY
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+from flows.day import day_flow
+from flows.params import Downloads, Output
 
 
 async def _artifacts(flow_run_id):
@@ -28,10 +21,16 @@ async def _artifacts(flow_run_id):
         return arts, runs
 
 
-def test_day_flow_reports_progress_and_a_table(prefect_server, mirror_copy, tmp_path):
+async def _logs(flow_run_id) -> list[str]:
+    async with get_client() as client:
+        logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        return [log.message for log in logs]
+
+
+def test_day_flow_reports_progress_and_a_table(prefect_api, mirror_copy, tmp_path):
     flow = day_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=2))
-    state = flow(day=DAY, hydrophone="LJ01D", source=str(mirror_copy), out=str(tmp_path / "out"),
-                 cache=str(tmp_path / "cache"), return_state=True)
+    state = flow(day=DAY, hydrophone="LJ01D", source=str(mirror_copy), output=Output(folder=str(tmp_path / "out")),
+                 downloads=Downloads(cache=str(tmp_path / "cache")), return_state=True)
     assert state.is_completed()
     totals = state.result()
     assert totals["clips"] == 179 and totals["clips_written"] == 179
@@ -41,13 +40,31 @@ def test_day_flow_reports_progress_and_a_table(prefect_server, mirror_copy, tmp_
     assert '"clips": 179' in str(table[0].data).replace("'", '"')
     progress = [a for a in arts if a.type == "progress"]
     assert progress and progress[0].data == 100.0
+    # the Artifacts tab shows the description, not the figure: the description carries it
+    assert progress[0].description == "LJ01D 2019-01-12: 3 of 3 files processed (100 %), 179 clips"
     names = [r.name.split(" ")[0] for r in runs]
     assert (names.count("process"), names.count("download")) == (3, 3), names
     assert sum(n.startswith("list-day") for n in names) == 1 and sum(n.startswith("write-day-manifest") for n in names) == 1
+    assert all(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
 
 
-def test_a_day_with_no_data_fails_with_a_clear_message(prefect_server, mirror_copy, tmp_path):
-    state = day_flow(day=DAY.replace(day=20), source=str(mirror_copy), out=str(tmp_path / "out"), return_state=True)
+def test_a_day_with_no_data_fails_with_one_line_naming_the_folders_tried(prefect_api, mirror_copy, tmp_path):
+    state = day_flow(day=DAY.replace(day=20), source=str(mirror_copy), output=Output(folder=str(tmp_path / "out")),
+                     return_state=True)
     assert state.is_failed()
-    with pytest.raises(DayIncomplete, match="no data files for LJ01D on 2019-01-20"):
-        state.result()
+    tried = f"{mirror_copy}/CE02SHBP/LJ01D/11-HYDBBA106/2019/01/20/ or {mirror_copy}/CE02SHBP/LJ01D/HYDBBA106/2019/01/20/"
+    assert state.message == f"no data files for LJ01D on 2019-01-20: no day folder at {tried}"
+    logs = asyncio.run(_logs(state.state_details.flow_run_id))
+    assert any(state.message in line for line in logs)
+    assert not any("Traceback" in line or "listed in None" in line for line in logs), logs
+
+
+def test_an_unknown_hydrophone_is_refused_by_the_form_before_the_flow_runs(prefect_api, tmp_path):
+    from prefect.exceptions import ParameterTypeError
+
+    try:
+        day_flow.validate_parameters({"day": DAY, "hydrophone": "XX99"})
+    except ParameterTypeError as e:
+        assert "LJ01D" in str(e)  # the message lists the choices
+    else:
+        raise AssertionError("XX99 was accepted")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 DEFAULT_SOURCE = "https://rawdata.oceanobservatories.org/files"
 """The OOI raw data server; `rawdata-west.oceanobservatories.org` mirrors it."""
@@ -70,7 +71,12 @@ HYDROPHONES: tuple[Hydrophone, ...] = (
 )
 
 
-DEFAULT_HYDROPHONES: tuple[str, ...] = ("LJ01D",)
+Node = Literal["LJ01D", "LJ01C", "LJ01A", "PC01A", "LJ03A", "PC03A"]
+"""The node codes of HYDROPHONES, as a type: a run form offers them as choices."""
+if get_args(Node) != tuple(h.node for h in HYDROPHONES):
+    raise AssertionError("Node must list the nodes of HYDROPHONES, in order")
+
+DEFAULT_HYDROPHONES: tuple[Node, ...] = ("LJ01D",)
 """Oregon Shelf, the hydrophone the app started with: what scheduled runs and backfills do unless told."""
 
 

@@ -22,17 +22,20 @@ class DayRangeError(ValueError):
     """A date range that no run should start from; the message is one line for a user."""
 
 
-def day_range(start: dt.date, end: dt.date, max_days: int = MAX_DAYS_WITHOUT_CONFIRMATION) -> list[dt.date]:
-    """Every day from `start` to `end`, both included."""
+def day_range(start: dt.date, end: dt.date, max_days: int | None = MAX_DAYS_WITHOUT_CONFIRMATION) -> list[dt.date]:
+    """Every day from `start` to `end`, both included; more than `max_days` (unless None) is refused."""
     if end < start:
         raise DayRangeError(f"end {end} is before start {start}")
     count = (end - start).days + 1
-    if count > max_days:
-        raise DayRangeError(
-            f"{start}..{end} is {count} days, more than {max_days} without confirmation; "
-            f"confirm it (--yes, or max_days >= {count})"
-        )
+    if max_days is not None and count > max_days:
+        raise too_long(start, end, max_days)
     return [start + dt.timedelta(days=i) for i in range(count)]
+
+
+def too_long(start: dt.date, end: dt.date, max_days: int) -> DayRangeError:
+    count = (end - start).days + 1
+    return DayRangeError(f"{start}..{end} is {count} days, more than {max_days} without confirmation; "
+                         f"confirm it (--yes, or max_days >= {count})")
 
 
 def lagged_day(scheduled: dt.datetime, lag_days: int = DEFAULT_LAG_DAYS) -> dt.date:

@@ -15,8 +15,10 @@ from typing import Any
 from . import __version__
 from .catalog import Hydrophone
 from .clips import GAP, ClipSettings, DayPlan, window_start
+from .naming import day_manifest_key
 from .process import FileResult
 from .render import RenderSettings
+from .sinks import Sink
 
 SCHEMA = 1
 
@@ -147,6 +149,11 @@ def loads(data: bytes | None) -> dict[str, Any] | None:
     except ValueError:
         return None  # a damaged record only costs a rerun its shortcut
     return m if isinstance(m, dict) and m.get("schema") == SCHEMA else None
+
+
+def read(sink: Sink, node: str, day: dt.date) -> dict[str, Any] | None:
+    """The day manifest a run left in `sink`, or None when there is none (or it is damaged)."""
+    return loads(sink.get(day_manifest_key(sink.prefix, node, day)))
 
 
 def reusable(

@@ -1,0 +1,44 @@
+"""`whaledr synth`: a synthetic OOI mirror, for trying the pipeline with no internet."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import options as o
+from .local import hydrophone_nodes
+
+
+def synth(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the mirror into (the --source base).")],
+    date: Annotated[str, typer.Option("--date", help="UTC day, YYYY-MM-DD.")],
+    hydrophone: o.Hydrophone = None,
+    files: Annotated[int, typer.Option(help="How many 5-minute files (288 is a whole day).")] = 12,
+    first: Annotated[str, typer.Option(help="UTC time of the first file, HH:MM.")] = "00:00",
+    gap_seconds: Annotated[float, typer.Option(help="The second file starts this late (a gap, then irregular starts).")] = 0.0,
+    fragmented: Annotated[bool, typer.Option(help="Write the first file as hundreds of jittering fragments.")] = False,
+    truncated: Annotated[bool, typer.Option(help="Cut the last file in the middle of a record.")] = False,
+    addendum: Annotated[bool, typer.Option(help="Put the last file in the day's addendum/ folder.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a synthetic OOI mirror: serve it with `python -m http.server --directory DIR`."""
+    day = o.parse_date(date)
+    from whaledr_core.catalog import get_hydrophone
+    from whaledr_core.synth import SynthOptions, write_day
+
+    (node,) = hydrophone_nodes([hydrophone] if hydrophone else None)
+    h = get_hydrophone(node)
+    try:
+        t = dt.time.fromisoformat(first)
+    except ValueError as e:
+        o.fail(str(e))
+    if not 1 <= files <= 288:
+        o.fail("--files must be 1 to 288")
+    written = write_day(directory, h, day, SynthOptions(files=files, first=t, gap_seconds=gap_seconds,
+                                                       fragmented=fragmented, truncated=truncated,
+                                                       addendum=addendum, seed=seed))
+    size = sum(p.stat().st_size for p in written)
+    typer.echo(f"wrote {len(written)} files ({size / 1e6:.0f} MB) for {h.node} {day} under {directory}")

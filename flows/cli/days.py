@@ -1,0 +1,129 @@
+"""`whaledr backfill` (a range of days) and `whaledr serve` (the daily schedule, from this process)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import options as o
+from .local import ProgressBar, checked_source, hydrophone_nodes, open_blocks, quiet
+
+
+def backfill(
+    start: Annotated[str, typer.Argument(help="First UTC day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Argument(help="Last UTC day, YYYY-MM-DD (included).")],
+    hydrophone: o.Hydrophones = None,
+    source: o.Source = None,
+    out: o.Out = o.DEFAULT_OUT,
+    s3_block: o.S3Block = None,
+    firebase_block: o.FirebaseBlock = None,
+    overwrite: o.Overwrite = False,
+    deployment: Annotated[Optional[str], typer.Option(
+        help="Run each day as a flow run of this deployment (e.g. whaledr-day/day), spread over its pool's "
+             "workers, instead of here.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Day runs in flight at once, with --deployment.")] = 4,
+    dask_address: o.DaskAddress = None,
+    max_days: Annotated[int, typer.Option(help="Longer ranges need --yes. [default: 31]")] = 0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm a range longer than --max-days.")] = False,
+    verbose: o.Verbose = False,
+) -> None:
+    """Process every day from START to END for each hydrophone: here, one day after another, or with
+    --deployment as flow runs that a work pool's workers share."""
+    from whaledr_core import manifest
+    from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION, DayRangeError, day_range, too_long
+
+    from ..params import App, Output
+
+    first, last = o.parse_date(start), o.parse_date(end)
+    nodes = hydrophone_nodes(hydrophone)
+    limit = max_days or MAX_DAYS_WITHOUT_CONFIRMATION
+    try:
+        days = day_range(first, last, None)
+        if len(days) > limit and not yes and not (
+                sys.stdin.isatty() and typer.confirm(f"{len(days)} days x {len(nodes)} hydrophones: go on?")):
+            raise too_long(first, last, limit)
+    except DayRangeError as e:
+        o.fail(str(e))
+    if concurrency < 1:
+        o.fail("--concurrency must be at least 1")
+    source = checked_source(source)
+    quiet(verbose)
+    from ..server import prefect_api
+
+    output, app = Output(folder=str(out), s3_block=s3_block), App(firebase_block=firebase_block)
+    with prefect_api():
+        from ..backfill import backfill_flow
+        from ..progress import listening
+
+        sink = open_blocks(output, app)
+        if deployment:
+            _check_deployment(deployment)
+        with ProgressBar() as listener, listening(listener):
+            state = backfill_flow(start=first, end=last, hydrophones=nodes, overwrite=overwrite, source=source,
+                                  output=output, app=app, dask_address=dask_address, deployment=deployment,
+                                  concurrency=concurrency, max_days=len(days), return_state=True)
+        for day in days:
+            for node in nodes:
+                record = manifest.read(sink, node, day)
+                typer.echo(manifest.summary_line(record) if record else f"{node} {day}: no day manifest")
+    if not state.is_completed():
+        o.fail(str(state.message), 1)
+    typer.echo(f"{len(days) * len(nodes)} day runs completed")
+
+
+def _check_deployment(name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            o.fail(f"no deployment named {name!r} on {client.api_url}: run `prefect deploy --all` from the checkout")
+
+
+def serve(
+    hydrophone: Annotated[Optional[list[str]], typer.Option(
+        help=o.HYDROPHONE_HELP + " Repeat for several. [default: prefect.yaml's]")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder, when no --s3-block. [default: prefect.yaml's]")] = None,
+    s3_block: o.S3Block = None,
+    firebase_block: o.FirebaseBlock = None,
+    source: o.Source = None,
+    port: Annotated[int, typer.Option(
+        help="Port of the Prefect server and UI started when PREFECT_API_URL is not set.")] = 4200,
+) -> None:
+    """Keep prefect.yaml's deployments (the daily schedule, backfill, day) running from this process,
+    with a Prefect server and its UI on 127.0.0.1:PORT unless PREFECT_API_URL names one. Ctrl-C stops."""
+    from ..params import App, Output
+    from ..project import served
+    from ..server import prefect_server
+
+    nodes = hydrophone_nodes(hydrophone) if hydrophone else None
+    output = {k: v for k, v in dict(folder=str(out) if out else None, s3_block=s3_block).items() if v is not None}
+    overrides = {k: v for k, v in dict(hydrophones=nodes, source=checked_source(source) if source else None,
+                                       output=output or None,
+                                       app={"firebase_block": firebase_block} if firebase_block else None).items()
+                 if v is not None}
+    deployments = served(overrides)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends the server too
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(prefect_server(port))
+        except RuntimeError as e:  # the port is taken, or the server would not start
+            o.fail(str(e), 1)
+        from prefect import serve as prefect_serve
+
+        daily = next(d for d in deployments if d.name == "daily")
+        open_blocks(Output.model_validate(daily.parameters.get("output", {})),
+                    App.model_validate(daily.parameters.get("app", {})))
+        typer.echo(f"Prefect UI: {url.removesuffix('/api')}")
+        prefect_serve(*deployments)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,128 @@
+"""Running a flow from a terminal: one Prefect API for the run, blocks checked before any work, a
+progress bar fed by the flow in this process, and one summary line at the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from typing import TYPE_CHECKING
+
+import typer
+
+from .options import fail, one_line
+
+if TYPE_CHECKING:
+    from whaledr_core.sinks import Sink
+
+    from ..params import App, Downloads, Output, Rendering
+
+
+def quiet(verbose: bool) -> None:
+    if not verbose:
+        # our progress bar and summary speak for the run; -v shows Prefect's lines and tracebacks
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+def hydrophone_nodes(codes: list[str] | None) -> list[str]:
+    """Node codes for the names given (any form the catalog knows), or the catalog's default."""
+    from whaledr_core.catalog import DEFAULT_HYDROPHONES, UnknownHydrophone, get_hydrophone
+
+    try:
+        return [get_hydrophone(c).node for c in (codes or DEFAULT_HYDROPHONES)]
+    except UnknownHydrophone as e:
+        fail(str(e))
+
+
+def checked_source(source: str | None) -> str:
+    """The source to use, checked to answer like an OOI server (or be such a folder) before any run."""
+    from whaledr_core.catalog import DEFAULT_SOURCE
+    from whaledr_core.listing import ListingError, check_source
+
+    source = source or DEFAULT_SOURCE
+    try:
+        check_source(source)
+    except ListingError as e:
+        fail(str(e))
+    return source
+
+
+def open_blocks(output: Output, app: App) -> Sink:
+    """The output's sink, and the app's block loaded once: a misnamed block costs a line, not a started run."""
+    from ..targets import BlockMissing, firebase
+
+    try:
+        sink = output.open()
+        if app.firebase_block:
+            firebase(app.firebase_block)
+    except (BlockMissing, ValueError) as e:
+        fail(one_line(e))
+    return sink
+
+
+def run_day(day: dt.date, node: str, source: str, output: Output, app: App, downloads: Downloads,
+            rendering: Rendering, overwrite: bool, dask_address: str | None, workers: int | None,
+            verbose: bool) -> int:
+    """The day flow here, on `workers` processes; returns the exit code (0 complete, 1 not)."""
+    quiet(verbose)
+    from whaledr_core import manifest
+
+    from ..server import prefect_api
+
+    started = time.perf_counter()
+    with prefect_api():
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        from ..day import day_flow
+        from ..progress import listening
+
+        sink = open_blocks(output, app)
+        flow = day_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=workers))
+        with ProgressBar() as listener, listening(listener):
+            state = flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
+                         rendering=rendering, overwrite=overwrite, dask_address=dask_address, return_state=True)
+        record = manifest.read(sink, node, day)
+    seconds = time.perf_counter() - started
+    if state.is_completed() and record:
+        typer.echo(manifest.summary_line(record, seconds))
+        return 0
+    if record and record["date"] == day.isoformat() and state.is_failed() and not record["complete"]:
+        typer.echo(manifest.summary_line(record, seconds))
+        typer.secho(f"whaledr: day incomplete; failed files: {', '.join(record['failed_files'])}; "
+                    f"rerun the same command to retry them", fg="red", err=True)
+        return 1
+    typer.secho(f"whaledr: {node} {day} failed: {state.message}", fg="red", err=True)
+    return 1
+
+
+class ProgressBar:
+    """Files and clips done, clip rate and time left, on stderr: one bar per day the flow reports."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+            TextColumn("{task.fields[clips]} clips, {task.fields[rate]} clips/s"),
+            TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False,
+        )
+        self.progress.start()
+        self.task = None
+        self.t0 = time.perf_counter()
+        return self.listen
+
+    def listen(self, event) -> None:
+        if event.kind == "start":
+            self.t0 = time.perf_counter()
+            self.task = self.progress.add_task(event.label or "processing", total=event.total, clips=0, rate="-")
+        elif self.task is not None:
+            rate = event.clips / max(time.perf_counter() - self.t0, 1e-6)
+            self.progress.update(self.task, completed=event.done, clips=event.clips, rate=f"{rate:.0f}")
+
+    def __exit__(self, *exc) -> bool:
+        self.progress.stop()
+        return False

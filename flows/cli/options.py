@@ -1,0 +1,78 @@
+"""Options shared by several commands, declared once, and the small parsers they need.
+
+A mistake on the command line costs one red line and exit code 2, before any server starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
+
+import typer
+from pydantic import ValidationError
+
+from whaledr_core.catalog import DEFAULT_HYDROPHONES
+from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
+
+HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
+
+Hydrophone = Annotated[Optional[str], typer.Option(help=f"{HYDROPHONE_HELP} [default: {DEFAULT_HYDROPHONES[0]}]")]
+Hydrophones = Annotated[Optional[list[str]], typer.Option(
+    "--hydrophone", help=f"{HYDROPHONE_HELP} Repeat for several. [default: {', '.join(DEFAULT_HYDROPHONES)}]")]
+Source = Annotated[Optional[str], typer.Option(
+    help="Base URL or local folder holding {site}/{node}/{instrument}/YYYY/MM/DD/. [default: the OOI raw data server]")]
+Out = Annotated[Path, typer.Option(help="Output folder, when no --s3-block; clips land under {node}/{YYYY_MM_DD}/.")]
+S3Block = Annotated[Optional[str], typer.Option(
+    help="Upload to the bucket of this saved S3Bucket block instead of --out (see `whaledr blocks`).")]
+FirebaseBlock = Annotated[Optional[str], typer.Option(
+    help="Then add the new IDs to the app's Realtime Database through this saved block.")]
+UploadConcurrency = Annotated[int, typer.Option(help="Parallel uploads per worker process.")]
+PublicRead = Annotated[bool, typer.Option(help="Upload with the public-read ACL (for buckets that use ACLs).")]
+CacheControl = Annotated[Optional[str], typer.Option(
+    help="Cache-Control header for clips, e.g. 'public, max-age=31536000, immutable'.")]
+Overwrite = Annotated[bool, typer.Option(help="Render every clip again even where it exists.")]
+DaskAddress = Annotated[Optional[str], typer.Option(
+    help="Process files on this running Dask cluster (tcp://host:8786) instead of local processes; "
+         "its workers need whaledr installed and PREFECT_API_URL set.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
+
+DEFAULT_OUT = Path("whaledr-out")
+DEFAULT_UPLOADS = DEFAULT_UPLOAD_CONCURRENCY
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"whaledr: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def one_line(e: Exception) -> str:
+    """A pydantic error in the words of the option it came from; any other error as it is."""
+    if isinstance(e, ValidationError):
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]).replace("_", "-")
+        return f"--{field}: {first['msg']}" if field else first["msg"]
+    return str(e)
+
+
+def parse_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"invalid date {value!r}: use YYYY-MM-DD")
+
+
+def parse_pair(value: str, what: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in value.split(","))
+    except ValueError:
+        fail(f"{what} takes two numbers, LOW,HIGH (got {value!r})")
+    return lo, hi
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(x) for x in value.lower().split("x"))
+    except ValueError:
+        fail(f"--size takes WIDTHxHEIGHT (got {value!r})")
+    return width, height

@@ -1,0 +1,101 @@
+"""`whaledr run` (one day) and `whaledr demo` (one synthetic day, served on loopback)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from whaledr_core.clips import ClipSettings
+from whaledr_core.render import RenderSettings
+
+from . import options as o
+from .local import checked_source, hydrophone_nodes, run_day
+
+_C, _R = ClipSettings(), RenderSettings()  # the defaults of how clips are cut and look, in one place
+
+
+def run(
+    date: Annotated[str, typer.Argument(help="UTC day to process, YYYY-MM-DD.")],
+    hydrophone: o.Hydrophone = None,
+    source: o.Source = None,
+    out: o.Out = o.DEFAULT_OUT,
+    s3_block: o.S3Block = None,
+    firebase_block: o.FirebaseBlock = None,
+    upload_concurrency: o.UploadConcurrency = o.DEFAULT_UPLOADS,
+    public_read: o.PublicRead = False,
+    cache_control: o.CacheControl = None,
+    clip_seconds: Annotated[int, typer.Option(help="Clip length in seconds; must divide a day.")] = _C.clip_seconds,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes. [default: CPU count]")] = None,
+    overwrite: o.Overwrite = False,
+    cache: Annotated[Optional[Path], typer.Option(help="Download cache. [default: ~/.cache/whaledr]")] = None,
+    keep_downloads: Annotated[bool, typer.Option(help="Keep a finished day's downloads in the cache.")] = False,
+    nfft: Annotated[int, typer.Option(help="FFT length.")] = _R.nfft,
+    overlap: Annotated[float, typer.Option(help="FFT window overlap, 0-1.")] = _R.overlap,
+    band: Annotated[str, typer.Option(help="Frequency band shown, Hz, LOW,HIGH.")] = f"{_R.fmin:g},{_R.fmax:g}",
+    cmap: Annotated[str, typer.Option(help="Matplotlib colour map.")] = _R.cmap,
+    percentiles: Annotated[str, typer.Option(
+        help="Contrast from this clip's dB percentiles LOW,HIGH.")] = f"{_R.db_low:g},{_R.db_high:g}",
+    db_range: Annotated[Optional[str], typer.Option(help="Fixed contrast in dB, LOW,HIGH (instead of percentiles).")] = None,
+    size: Annotated[str, typer.Option(help="Plot area in pixels, WIDTHxHEIGHT.")] = f"{_R.width}x{_R.height}",
+    axes: Annotated[bool, typer.Option(help="Labelled time and frequency axes around the plot.")] = _R.axes,
+    wav: Annotated[str, typer.Option(help="int16 (mean removed, peak-normalised) or int32-raw (counts).")] = _R.wav,
+    dask_address: o.DaskAddress = None,
+    verbose: o.Verbose = False,
+) -> None:
+    """Process one day of one hydrophone into clips, in a local folder or an S3 bucket."""
+    day = o.parse_date(date)
+    from whaledr_core.catalog import SAMPLE_RATE
+    from whaledr_core.render import palette
+
+    from ..params import App, Downloads, Output, Rendering
+
+    (node,) = hydrophone_nodes([hydrophone] if hydrophone else None)
+    fmin, fmax = o.parse_pair(band, "--band")
+    width, height = o.parse_size(size)
+    policy, (lo, hi) = ("fixed", o.parse_pair(db_range, "--db-range")) if db_range \
+        else ("percentile", o.parse_pair(percentiles, "--percentiles"))
+    if workers is not None and workers < 1:
+        o.fail("--workers must be at least 1")
+    try:  # every setting is checked here, so that a mistake costs a line, not a started run
+        rendering = Rendering(clip_seconds=clip_seconds, nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax, cmap=cmap,
+                              db_policy=policy, db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav)
+        rendering.clip_settings()
+        rendering.render_settings().check_rate(SAMPLE_RATE)
+        palette(cmap)
+        output = Output(folder=str(out), s3_block=s3_block, upload_concurrency=upload_concurrency,
+                        public_read=public_read, cache_control=cache_control)
+    except ValueError as e:  # pydantic's ValidationError is one too
+        o.fail(o.one_line(e))
+    source = checked_source(source)
+    downloads = Downloads(cache=str(cache) if cache else None, keep=keep_downloads)
+    raise typer.Exit(run_day(day, node, source, output, App(firebase_block=firebase_block), downloads, rendering,
+                             overwrite, dask_address, workers, verbose))
+
+
+def demo(
+    directory: Annotated[Path, typer.Option(help="Where the mirror and the output go.")] = Path("whaledr-demo"),
+    files: Annotated[int, typer.Option(help="5-minute files in the demo day.")] = 6,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes. [default: CPU count]")] = None,
+) -> None:
+    """The whole pipeline with no internet: a synthetic day served over loopback HTTP, to a local folder."""
+    from whaledr_core.catalog import DEFAULT_HYDROPHONES, get_hydrophone
+    from whaledr_core.mirror import serve
+    from whaledr_core.synth import SynthOptions, write_day
+
+    from ..params import App, Downloads, Output, Rendering
+
+    day, h = dt.date(2019, 1, 12), get_hydrophone(DEFAULT_HYDROPHONES[0])
+    mirror, out = directory / "mirror", directory / "out"
+    if not (mirror.exists() and any(mirror.rglob("*.mseed"))):
+        typer.echo(f"writing a synthetic day of {files} files to {mirror} ...")
+        write_day(mirror, h, day, SynthOptions(files=files, gap_seconds=2.5, fragmented=True, addendum=True))
+    with serve(mirror) as url:
+        typer.echo(f"serving {mirror} at {url}; output to {out}")
+        code = run_day(day, h.node, url, Output(folder=str(out)), App(), Downloads(cache=str(directory / "cache")),
+                       Rendering(), False, None, workers, False)
+    if code == 0:
+        typer.echo(f"look at the clips under {out / h.node / day.strftime('%Y_%m_%d')}")
+    raise typer.Exit(code)

@@ -1,0 +1,92 @@
+"""The flows' parameters, grouped as a person thinks of them: where clips go, which app to tell, how
+files are fetched, and how clips look and sound.
+
+Each group is a pydantic model, so that the Prefect UI's run form shows it as one section with a
+description under every field, and the daily, backfill and day flows share it instead of repeating
+its fields. Defaults come from the core's own settings classes: one source for each.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from whaledr_core.clips import ClipSettings
+from whaledr_core.render import WAV_NORMALISED, WAV_RAW, RenderSettings
+from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_R = RenderSettings()
+
+
+class Output(BaseModel):
+    """Where clips and manifests go: a local folder, or the bucket of a saved S3Bucket block. Only
+    block *names* are parameters: the Prefect server stores parameters and shows them in its UI."""
+
+    model_config = _FROZEN
+
+    folder: str = Field("whaledr-out", description="Local output folder, used when no S3 block is named.")
+    s3_block: str | None = Field(None, description="Name of a saved S3Bucket block (`whaledr blocks`); "
+                                 "keys go under its bucket_folder.")
+    prefix: str = Field("", description="Key prefix under the folder (an S3 block's bucket_folder is its own).")
+    upload_concurrency: int = Field(DEFAULT_UPLOAD_CONCURRENCY, ge=1, description="Parallel uploads per worker.")
+    public_read: bool = Field(False, description="Upload with the public-read ACL (for buckets that use ACLs).")
+    cache_control: str | None = Field(None, description="Cache-Control of clips, e.g. "
+                                      "'public, max-age=31536000, immutable' (clips never change).")
+
+    def describe(self) -> str:
+        return f"S3 block {self.s3_block!r}" if self.s3_block else f"folder {self.folder}"
+
+    def open(self) -> Sink:
+        """One sink (and one S3 connection pool) per process and output."""
+        from .targets import open_output
+
+        return open_output(self)
+
+
+class App(BaseModel):
+    """The app to tell about new samples, after the app manifest lists them."""
+
+    model_config = _FROZEN
+
+    firebase_block: str | None = Field(None, description="Name of a saved Firebase block: add the new IDs "
+                                       "to the app's Realtime Database. None: the manifest only.")
+
+
+class Downloads(BaseModel):
+    """How the day's files are fetched from the source."""
+
+    model_config = _FROZEN
+
+    cache: str | None = Field(None, description="Download cache folder. None: ~/.cache/whaledr "
+                              "($XDG_CACHE_HOME/whaledr) of the machine that fetches.")
+    keep: bool = Field(False, description="Keep a finished day's downloads (else deleted once the day is complete).")
+    concurrency: int = Field(4, ge=1, description="Files fetched at once while the workers process.")
+
+
+class Rendering(BaseModel):
+    """How clips are cut, and how they look and sound (README, "How clips look and sound")."""
+
+    model_config = _FROZEN
+
+    clip_seconds: int = Field(ClipSettings.clip_seconds, ge=1, description="Clip length; must divide a day.")
+    nfft: int = Field(_R.nfft, description="FFT length, a power of two.")
+    overlap: float = Field(_R.overlap, ge=0, lt=1, description="FFT window overlap, 0-1.")
+    fmin: float = Field(_R.fmin, ge=0, description="Lowest frequency shown, Hz.")
+    fmax: float = Field(_R.fmax, gt=0, description="Highest frequency shown, Hz (below Nyquist).")
+    cmap: str = Field(_R.cmap, description="Matplotlib colour map.")
+    db_policy: str = Field(_R.db_policy, pattern="^(percentile|fixed)$",
+                           description="'percentile': contrast from each clip's own dB percentiles; "
+                           "'fixed': from db_low..db_high dB.")
+    db_low: float = Field(_R.db_low, description="Percentile (or dB, when fixed) shown darkest.")
+    db_high: float = Field(_R.db_high, description="Percentile (or dB, when fixed) shown brightest.")
+    width: int = Field(_R.width, ge=16, description="Plot area width, pixels.")
+    height: int = Field(_R.height, ge=16, description="Plot area height, pixels.")
+    axes: bool = Field(_R.axes, description="Labelled time and frequency axes around the plot.")
+    wav: str = Field(_R.wav, pattern=f"^({WAV_NORMALISED}|{WAV_RAW})$",
+                     description=f"'{WAV_NORMALISED}': mean removed, peak-normalised; '{WAV_RAW}': the counts.")
+
+    def clip_settings(self) -> ClipSettings:
+        return ClipSettings(clip_seconds=self.clip_seconds)
+
+    def render_settings(self) -> RenderSettings:
+        return RenderSettings(**self.model_dump(exclude={"clip_seconds"}))
