@@ -148,8 +148,8 @@ def original(mirror: Path, n_clips: int) -> dict[str, float] | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import mlab
     import soundfile as sf
+    from matplotlib import mlab
 
     cs = ClipSettings()
     unit = clips.plan_day(DAY, listing.list_day(str(mirror), get_hydrophone(NODE), DAY)[1], cs).units[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -24,12 +25,19 @@ from pydantic import BaseModel
 from whaledr_core import manifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
 from whaledr_core.days import (
-    DEFAULT_LAG_DAYS, MAX_DAYS_WITHOUT_CONFIRMATION, day_range, day_run_key, lagged_day,
+    DEFAULT_LAG_DAYS,
+    MAX_DAYS_WITHOUT_CONFIRMATION,
+    day_range,
+    day_run_key,
+    lagged_day,
 )
 
 from .day import day_flow
 from .failures import ExpectedFailure, one_line_failures
 from .params import App, Downloads, Output, Rendering
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
 
 DAY_DEPLOYMENT = "whaledr-day/day"
 """The day flow's deployment in prefect.yaml, which scheduled and backfill runs fan out to."""
@@ -56,7 +64,7 @@ class DayOutcome:
 def backfill_flow(
     start: dt.date,
     end: dt.date,
-    hydrophones: list[Node] = list(DEFAULT_HYDROPHONES),
+    hydrophones: tuple[Node, ...] = DEFAULT_HYDROPHONES,
     overwrite: bool = False,
     source: str = DEFAULT_SOURCE,
     output: Output = Output(),
@@ -95,7 +103,7 @@ def backfill_flow(
 @flow(name="whaledr-daily", flow_run_name="daily")
 @one_line_failures
 def daily_flow(
-    hydrophones: list[Node] = list(DEFAULT_HYDROPHONES),
+    hydrophones: tuple[Node, ...] = DEFAULT_HYDROPHONES,
     lag_days: int = DEFAULT_LAG_DAYS,
     source: str = DEFAULT_SOURCE,
     output: Output = Output(),
@@ -156,8 +164,9 @@ def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: 
     outcomes: list[DayOutcome] = []
     if deployment:
         salt = _this_run_id() if days.overwrite else ""  # a redo is new runs, yet a retried backfill reuses them
+        pool: ThreadPoolTaskRunner[Any]
         with ThreadPoolTaskRunner(max_workers=concurrency) as pool:
-            futures = [pool.submit(run_day_deployment, {
+            futures: list[Any] = [pool.submit(run_day_deployment, {  # type: ignore[arg-type]  # Prefect overloads
                 "deployment": deployment, "day": d, "node": n, "parameters": {"day": d, "hydrophone": n, **params},
                 "key": day_run_key(n, d, params, salt), "output": days.output}) for d, n in work]
             outcomes = [f.result() for f in futures]
@@ -165,7 +174,8 @@ def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: 
         for d, n in work:
             started = time.perf_counter()
             state = day_flow(day=d, hydrophone=n, return_state=True, **vars(days))
-            outcomes.append(_outcome(d, n, state.name, time.perf_counter() - started, "", days.output))
+            outcomes.append(_outcome(d, n, state.name or state.type.value, time.perf_counter() - started, "",
+                                     days.output))
     _report(outcomes)
     failed = [o for o in outcomes if o.status != "Completed"]
     log.info("%d of %d day runs completed", len(outcomes) - len(failed), len(outcomes))
@@ -188,13 +198,13 @@ def run_day_deployment(deployment: str, day: dt.date, node: str, parameters: dic
 
     log = get_run_logger()
     with get_client(sync_client=True) as client:
-        run = _run_with_key(client, deployment, key)
-        if run is None:
-            run = run_deployment(deployment, parameters=parameters, idempotency_key=key,
-                                 flow_run_name=f"{node} {day}")
+        existing = _run_with_key(client, deployment, key)
+        if existing is None:
+            run = cast(FlowRun, run_deployment(deployment, parameters=parameters, idempotency_key=key,
+                                               flow_run_name=f"{node} {day}"))
         else:
-            log.info("%s %s: reusing flow run %s (%s)", node, day, run.name, _state(run))
-            run = _wait(client, run)
+            log.info("%s %s: reusing flow run %s (%s)", node, day, existing.name, _state(existing))
+            run = _wait(client, existing)
         if run.state and (run.state.is_failed() or run.state.is_crashed() or run.state.is_cancelled()):
             log.info("%s %s: run %s ended %s; scheduling it again", node, day, run.name, _state(run))
             client.set_flow_run_state(run.id, Scheduled(name="AwaitingRetry"), force=True)  # as the UI's Retry
@@ -202,7 +212,7 @@ def run_day_deployment(deployment: str, day: dt.date, node: str, parameters: dic
     return _outcome(day, node, _state(run), _seconds(run), run.name, output)
 
 
-def _run_with_key(client, deployment: str, key: str) -> FlowRun | None:
+def _run_with_key(client: SyncPrefectClient, deployment: str, key: str) -> FlowRun | None:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterIdempotencyKey
 
     deployment_id = client.read_deployment_by_name(deployment).id
@@ -212,7 +222,7 @@ def _run_with_key(client, deployment: str, key: str) -> FlowRun | None:
     return runs[0] if runs else None
 
 
-def _wait(client, run: FlowRun, poll: float = 5.0) -> FlowRun:
+def _wait(client: SyncPrefectClient, run: FlowRun, poll: float = 5.0) -> FlowRun:
     while not (run.state and run.state.is_final()):
         time.sleep(poll)
         run = client.read_flow_run(run.id)
@@ -220,7 +230,7 @@ def _wait(client, run: FlowRun, poll: float = 5.0) -> FlowRun:
 
 
 def _state(run: FlowRun) -> str:
-    return run.state.name if run.state else "Unknown"
+    return (run.state.name or run.state.type.value) if run.state else "Unknown"
 
 
 def _seconds(run: FlowRun) -> float | None:

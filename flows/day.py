@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -30,7 +31,8 @@ class DayIncomplete(ExpectedFailure):
     """No data for the day, or some windows could not be made; the manifest names them."""
 
 
-@flow(name="whaledr-day", flow_run_name="{hydrophone} {day}", task_runner=ProcessPoolTaskRunner())
+@flow(name="whaledr-day", flow_run_name="{hydrophone} {day}",
+      task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]  # its futures are PrefectFutures
 @one_line_failures
 def day_flow(
     day: dt.date,
@@ -74,13 +76,15 @@ def day_flow(
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results = [progress.file_done(r) for r in rerun.reused.values()]
     cache = downloads.cache or str(default_cache())
+    fetcher: ThreadPoolTaskRunner[Any]
     with ThreadPoolTaskRunner(max_workers=downloads.concurrency) as fetcher, _processing(dask_address) as dask:
         work = {}
         for u in rerun.todo:
-            args = dict(unit=u, day=day, node=h.node, output=output, cache=cache, cs=cs, rs=rs,
+            args: dict[str, Any] = dict(unit=u, day=day, node=h.node, output=output, cache=cache, cs=cs, rs=rs,
                         done=rerun.done[u.file.name])
             if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
-                args["path"] = fetcher.submit(tasks.download, {"file": u.file, "cache": cache})
+                args["path"] = fetcher.submit(tasks.download,  # type: ignore[arg-type]  # Prefect's overloads
+                                              {"file": u.file, "cache": cache})
                 work[tasks.process.submit(**args)] = (u, args["path"])
             else:  # a Dask worker may be another machine: it fetches the file itself, into its own cache
                 args.update(path=None, cache=downloads.cache, drop=not downloads.keep)

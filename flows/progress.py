@@ -7,10 +7,11 @@ without polling the API; a deployment run simply has no listener.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import cast
+from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
@@ -49,7 +50,7 @@ class DayProgress:
     def __init__(self, total: int, label: str) -> None:
         """`label` names the day ("LJ01D 2019-01-12") in the UI's artifact and on the terminal's bar."""
         self.total, self.done, self.clips, self.label = total, 0, 0, label
-        self._artifact = create_progress_artifact(0.0, description=self._description())
+        self._artifact = cast(UUID, create_progress_artifact(0.0, description=self._description()))
         self._sent = time.monotonic()
         self._emit(Event("start", 0, total, label=label))
 
@@ -66,7 +67,8 @@ class DayProgress:
 
     def _description(self) -> str:
         """The run's Artifacts tab shows the description, not the figure: it carries the figure."""
-        return f"{self.label}: {self.done} of {self.total} files processed ({self._percent():.0f} %), {self.clips} clips"
+        percent = f"{self._percent():.0f} %"
+        return f"{self.label}: {self.done} of {self.total} files processed ({percent}), {self.clips} clips"
 
     def _update(self) -> None:
         update_progress_artifact(self._artifact, self._percent(), description=self._description())

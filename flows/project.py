@@ -42,12 +42,12 @@ def served(overrides: dict[str, Any]) -> list:
     import inspect
 
     from prefect.deployments.runner import EntrypointType
-    from prefect.flows import load_flow_from_entrypoint
+    from prefect.flows import Flow, load_flow_from_entrypoint
     from prefect.schedules import Cron
 
     out = []
     for d in deployments():
-        flow = load_flow_from_entrypoint(d["entrypoint"])
+        flow: Flow[..., Any] = load_flow_from_entrypoint(d["entrypoint"])
         takes = inspect.signature(flow.fn).parameters
         params = dict(d.get("parameters", {}))
         for k, v in overrides.items():

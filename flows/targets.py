@@ -7,7 +7,7 @@ block *names*; the credentials are loaded from the blocks inside the process tha
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
@@ -43,11 +43,15 @@ class BlockMissing(LookupError):
     """A block name that the Prefect server does not know, or a block of the wrong type."""
 
 
-def load_block(cls: type[Block], name: str) -> Block:
+B = TypeVar("B", bound=Block)
+
+
+def load_block(cls: type[B], name: str) -> B:
     try:
-        return cls.load(name)
+        return cast(B, cls.load(name))  # Prefect's load answers a coroutine only in async code
     except ValueError as e:  # Prefect's "Unable to find block document named ..."
-        raise BlockMissing(f"no {cls.get_block_type_name()} block named {name!r}: create it with `whaledr blocks` ({e})") from None
+        raise BlockMissing(f"no {cls.get_block_type_name()} block named {name!r}: "
+                           f"create it with `whaledr blocks` ({e})") from None
 
 
 @lru_cache(maxsize=4)

@@ -99,6 +99,7 @@ def process(
 
     def next_path() -> str | None:
         """Only for a window that straddles into the next file; its download may be under way."""
+        assert nxt is not None
         try:
             used.append(_local_path(nxt, cache))
             return used[-1]

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # servers, pools or whole days: `pytest -m 'not slow'` skips them
+
 
 def test_bench_runs_on_two_files_and_prints_its_json(tmp_path):
     r = subprocess.run([sys.executable, "-m", "bench.run", "--files", "2", "--original-clips", "1",

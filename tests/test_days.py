@@ -23,7 +23,7 @@ def test_end_before_start_and_too_long_a_range_are_refused_in_one_line():
 
 
 def test_the_daily_day_is_lag_days_before_the_scheduled_utc_time():
-    six_utc = dt.datetime(2026, 3, 1, 6, 0, tzinfo=dt.timezone.utc)
+    six_utc = dt.datetime(2026, 3, 1, 6, 0, tzinfo=dt.UTC)
     assert lagged_day(six_utc, 1) == dt.date(2026, 2, 28)
     assert lagged_day(six_utc, 0) == dt.date(2026, 3, 1)
     # 23:30 in Los Angeles on 28 Feb is already 1 March in UTC

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic_core import to_jsonable_python
-from prefect.server.schemas.schedules import CronSchedule
+from prefect.exceptions import ParameterTypeError
 from prefect.flows import load_flow_from_entrypoint
+from prefect.server.schemas.schedules import CronSchedule
+from pydantic_core import to_jsonable_python
+
+from whaledr_core.catalog import HYDROPHONES
 
 from conftest import run_cli
-from whaledr_core.catalog import HYDROPHONES
 
 ROOT = Path(__file__).parent.parent
 SPEC = yaml.safe_load((ROOT / "prefect.yaml").read_text())
@@ -39,7 +41,7 @@ def test_entrypoints_resolve_and_parameters_validate_against_the_flow(name):
     validated = flow.validate_parameters({**params, **required})
     for key, value in params.items():
         assert subset(value, to_jsonable_python(validated[key])), (key, value, validated[key])
-    with pytest.raises(Exception):  # a wrongly typed value is refused, so the check above means something
+    with pytest.raises(ParameterTypeError):  # a wrongly typed value is refused, so the check above means something
         flow.validate_parameters({**params, **required, next(iter(signature)): {"not": "valid"}})
 
 
@@ -85,11 +87,11 @@ def test_the_daily_cron_parses_and_fires_once_a_day_in_utc():
     (schedule,) = BY_NAME["daily"]["schedules"]
     cron = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])  # the server's own class
     assert cron.timezone == "UTC"
-    start = dt.datetime(2026, 3, 28, 12, tzinfo=dt.timezone.utc)  # a DST weekend in Europe
-    fires = [f.astimezone(dt.timezone.utc) for f in asyncio.run(cron.get_dates(n=3, start=start))]
-    assert fires[0] == dt.datetime(2026, 3, 29, 6, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 3, 28, 12, tzinfo=dt.UTC)  # a DST weekend in Europe
+    fires = [f.astimezone(dt.UTC) for f in asyncio.run(cron.get_dates(n=3, start=start))]
+    assert fires[0] == dt.datetime(2026, 3, 29, 6, tzinfo=dt.UTC)
     assert [f.hour for f in fires] == [6, 6, 6]
-    assert [(b - a).total_seconds() for a, b in zip(fires, fires[1:])] == [86400, 86400]
+    assert [(b - a).total_seconds() for a, b in zip(fires, fires[1:], strict=False)] == [86400, 86400]
     assert BY_NAME["daily"]["parameters"]["lag_days"] == 1
     assert "schedules" not in BY_NAME["backfill"] and "schedules" not in BY_NAME["day"]
 
@@ -120,7 +122,8 @@ def test_serve_builds_the_same_deployments_with_overrides_only_where_a_flow_take
 @pytest.mark.parametrize("args, message", [
     (["backfill", "2019-01-14", "2019-01-12"], "end 2019-01-12 is before start 2019-01-14"),
     (["backfill", "2019-01-12", "2019-01-40"], "invalid date"),
-    (["backfill", "2019-01-12", "2019-01-14", "--hydrophone", "LJ01D", "--hydrophone", "XX99"], "unknown hydrophone 'XX99'"),
+    (["backfill", "2019-01-12", "2019-01-14", "--hydrophone", "LJ01D", "--hydrophone", "XX99"],
+     "unknown hydrophone 'XX99'"),
     (["backfill", "2019-01-01", "2019-03-01"], "is 60 days, more than 31 without confirmation"),
     (["backfill", "2019-01-01", "2019-01-10", "--max-days", "5"], "is 10 days, more than 5"),
     (["backfill", "2019-01-01", "2019-01-02", "--concurrency", "0"], "--concurrency must be at least 1"),

@@ -12,6 +12,8 @@ from PIL import Image
 
 from conftest import DAY, RATE, free_port, run_cli
 
+pytestmark = pytest.mark.slow  # servers, pools or whole days: `pytest -m 'not slow'` skips them
+
 NODE_DAY = "LJ01D/2019_01_12"
 
 

@@ -12,6 +12,8 @@ from conftest import DAY, run_cli
 from faultreport import record
 from ooi_faults import FaultyOOI
 
+pytestmark = pytest.mark.slow  # servers, pools or whole days: `pytest -m 'not slow'` skips them
+
 DAY_DIR = Path("LJ01D") / f"{DAY:%Y_%m_%d}"
 
 

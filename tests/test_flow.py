@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from conftest import DAY
 from flows.day import day_flow
 from flows.params import Downloads, Output
+
+from conftest import DAY
+
+pytestmark = pytest.mark.slow  # servers, pools or whole days: `pytest -m 'not slow'` skips them
 
 
 async def _artifacts(flow_run_id):

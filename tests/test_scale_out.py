@@ -17,6 +17,8 @@ import pytest
 
 from conftest import DAY, PrefectServer, assert_no_traceback, free_port, run_cli
 
+pytestmark = pytest.mark.slow  # servers, pools or whole days: `pytest -m 'not slow'` skips them
+
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
 DAYS = [DAY + dt.timedelta(days=i) for i in range(3)]
@@ -220,11 +222,11 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
         # the server's scheduler itself puts the next days' runs on the calendar, each at 06:00 UTC
         scheduled = scheduled_runs(api_env, deployments["daily"]["id"], timeout=180)
         times = [dt.datetime.fromisoformat(r["expected_start_time"].replace("Z", "+00:00")) for r in scheduled]
-        assert all(t.astimezone(dt.timezone.utc).time() == dt.time(6) for t in times), times
-        assert all(t > dt.datetime.now(dt.timezone.utc) for t in times)
+        assert all(t.astimezone(dt.UTC).time() == dt.time(6) for t in times), times
+        assert all(t > dt.datetime.now(dt.UTC) for t in times)
         assert len({t.date() for t in times}) == len(times)  # one a day
         # the run the scheduler would make for 06:00 UTC on the day after DAYS[1]
-        at = dt.datetime.combine(DAYS[2], dt.time(6), dt.timezone.utc).isoformat()
+        at = dt.datetime.combine(DAYS[2], dt.time(6), dt.UTC).isoformat()
         run = api(api_env, "POST", f"/deployments/{deployments['daily']['id']}/create_flow_run",
                   {"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": at}}})
         done = wait_for_run(api_env, run["id"], timeout=600)

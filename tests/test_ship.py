@@ -15,6 +15,8 @@ from conftest import DAY, S3_KEY_ID, S3_SECRET, WHALEDR, run_cli
 from faultreport import record
 from test_end_to_end import expected_ids
 
+pytestmark = pytest.mark.slow  # servers, pools or whole days: `pytest -m 'not slow'` skips them
+
 FOLDER = "whaledr-test"
 FIREBASE_SECRET = "fb-secret-Vn3Yx8QpL2"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -23,13 +23,14 @@ def _secret(env: str, prompt: str) -> str:
 
 
 def blocks(
-    bucket: Annotated[Optional[str], typer.Option(help="S3 bucket the app reads from.")] = None,
+    bucket: Annotated[str | None, typer.Option(help="S3 bucket the app reads from.")] = None,
     folder: Annotated[str, typer.Option(help="Key prefix in the bucket (the app's {prefix}).")] = "",
-    endpoint_url: Annotated[Optional[str], typer.Option(help="For S3-compatible stores (MinIO, ...).")] = None,
-    region: Annotated[Optional[str], typer.Option(help="AWS region of the bucket.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="For S3-compatible stores (MinIO, ...).")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the bucket.")] = None,
     aws_block: Annotated[str, typer.Option(help="Name to save the AwsCredentials block under.")] = "whaledr-aws",
     s3_block: Annotated[str, typer.Option(help="Name to save the S3Bucket block under.")] = "whaledr-s3",
-    firebase_url: Annotated[Optional[str], typer.Option(help="Realtime Database URL, https://<db>.firebaseio.com.")] = None,
+    firebase_url: Annotated[str | None, typer.Option(
+        help="Realtime Database URL, https://<db>.firebaseio.com.")] = None,
     firebase_credential: Annotated[str, typer.Option(
         help="'secret' (database secret, WHALEDR_FIREBASE_SECRET) or 'token' (OAuth access token, "
              "WHALEDR_FIREBASE_TOKEN).")] = "secret",

@@ -18,7 +18,8 @@ def synth(
     hydrophone: o.Hydrophone = None,
     files: Annotated[int, typer.Option(help="How many 5-minute files (288 is a whole day).")] = 12,
     first: Annotated[str, typer.Option(help="UTC time of the first file, HH:MM.")] = "00:00",
-    gap_seconds: Annotated[float, typer.Option(help="The second file starts this late (a gap, then irregular starts).")] = 0.0,
+    gap_seconds: Annotated[float, typer.Option(
+        help="The second file starts this late (a gap, then irregular starts).")] = 0.0,
     fragmented: Annotated[bool, typer.Option(help="Write the first file as hundreds of jittering fragments.")] = False,
     truncated: Annotated[bool, typer.Option(help="Cut the last file in the middle of a record.")] = False,
     addendum: Annotated[bool, typer.Option(help="Put the last file in the day's addendum/ folder.")] = False,

@@ -6,7 +6,7 @@ import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -23,7 +23,7 @@ def backfill(
     s3_block: o.S3Block = None,
     firebase_block: o.FirebaseBlock = None,
     overwrite: o.Overwrite = False,
-    deployment: Annotated[Optional[str], typer.Option(
+    deployment: Annotated[str | None, typer.Option(
         help="Run each day as a flow run of this deployment (e.g. whaledr-day/day), spread over its pool's "
              "workers, instead of here.")] = None,
     concurrency: Annotated[int, typer.Option(help="Day runs in flight at once, with --deployment.")] = 4,
@@ -88,9 +88,10 @@ def _check_deployment(name: str) -> None:
 
 
 def serve(
-    hydrophone: Annotated[Optional[list[str]], typer.Option(
+    hydrophone: Annotated[list[str] | None, typer.Option(
         help=o.HYDROPHONE_HELP + " Repeat for several. [default: prefect.yaml's]")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder, when no --s3-block. [default: prefect.yaml's]")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder, when no --s3-block. [default: prefect.yaml's]")] = None,
     s3_block: o.S3Block = None,
     firebase_block: o.FirebaseBlock = None,
     source: o.Source = None,

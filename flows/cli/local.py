@@ -77,7 +77,8 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
         from ..progress import listening
 
         sink = open_blocks(output, app)
-        flow = day_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=workers))
+        flow = day_flow.with_options(
+            task_runner=ProcessPoolTaskRunner(max_workers=workers))  # type: ignore[arg-type]  # as in flows.day
         with ProgressBar() as listener, listening(listener):
             state = flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
                          rendering=rendering, overwrite=overwrite, dask_address=dask_address, return_state=True)
@@ -101,7 +102,12 @@ class ProgressBar:
     def __enter__(self):
         from rich.console import Console
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self.progress = Progress(
@@ -123,6 +129,5 @@ class ProgressBar:
             rate = event.clips / max(time.perf_counter() - self.t0, 1e-6)
             self.progress.update(self.task, completed=event.done, clips=event.clips, rate=f"{rate:.0f}")
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> None:
         self.progress.stop()
-        return False

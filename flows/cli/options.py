@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -17,22 +17,22 @@ from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 
 HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
 
-Hydrophone = Annotated[Optional[str], typer.Option(help=f"{HYDROPHONE_HELP} [default: {DEFAULT_HYDROPHONES[0]}]")]
-Hydrophones = Annotated[Optional[list[str]], typer.Option(
+Hydrophone = Annotated[str | None, typer.Option(help=f"{HYDROPHONE_HELP} [default: {DEFAULT_HYDROPHONES[0]}]")]
+Hydrophones = Annotated[list[str] | None, typer.Option(
     "--hydrophone", help=f"{HYDROPHONE_HELP} Repeat for several. [default: {', '.join(DEFAULT_HYDROPHONES)}]")]
-Source = Annotated[Optional[str], typer.Option(
+Source = Annotated[str | None, typer.Option(
     help="Base URL or local folder holding {site}/{node}/{instrument}/YYYY/MM/DD/. [default: the OOI raw data server]")]
 Out = Annotated[Path, typer.Option(help="Output folder, when no --s3-block; clips land under {node}/{YYYY_MM_DD}/.")]
-S3Block = Annotated[Optional[str], typer.Option(
+S3Block = Annotated[str | None, typer.Option(
     help="Upload to the bucket of this saved S3Bucket block instead of --out (see `whaledr blocks`).")]
-FirebaseBlock = Annotated[Optional[str], typer.Option(
+FirebaseBlock = Annotated[str | None, typer.Option(
     help="Then add the new IDs to the app's Realtime Database through this saved block.")]
 UploadConcurrency = Annotated[int, typer.Option(help="Parallel uploads per worker process.")]
 PublicRead = Annotated[bool, typer.Option(help="Upload with the public-read ACL (for buckets that use ACLs).")]
-CacheControl = Annotated[Optional[str], typer.Option(
+CacheControl = Annotated[str | None, typer.Option(
     help="Cache-Control header for clips, e.g. 'public, max-age=31536000, immutable'.")]
 Overwrite = Annotated[bool, typer.Option(help="Render every clip again even where it exists.")]
-DaskAddress = Annotated[Optional[str], typer.Option(
+DaskAddress = Annotated[str | None, typer.Option(
     help="Process files on this running Dask cluster (tcp://host:8786) instead of local processes; "
          "its workers need whaledr installed and PREFECT_API_URL set.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,9 +28,9 @@ def run(
     public_read: o.PublicRead = False,
     cache_control: o.CacheControl = None,
     clip_seconds: Annotated[int, typer.Option(help="Clip length in seconds; must divide a day.")] = _C.clip_seconds,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes. [default: CPU count]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")] = None,
     overwrite: o.Overwrite = False,
-    cache: Annotated[Optional[Path], typer.Option(help="Download cache. [default: ~/.cache/whaledr]")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")] = None,
     keep_downloads: Annotated[bool, typer.Option(help="Keep a finished day's downloads in the cache.")] = False,
     nfft: Annotated[int, typer.Option(help="FFT length.")] = _R.nfft,
     overlap: Annotated[float, typer.Option(help="FFT window overlap, 0-1.")] = _R.overlap,
@@ -38,7 +38,8 @@ def run(
     cmap: Annotated[str, typer.Option(help="Matplotlib colour map.")] = _R.cmap,
     percentiles: Annotated[str, typer.Option(
         help="Contrast from this clip's dB percentiles LOW,HIGH.")] = f"{_R.db_low:g},{_R.db_high:g}",
-    db_range: Annotated[Optional[str], typer.Option(help="Fixed contrast in dB, LOW,HIGH (instead of percentiles).")] = None,
+    db_range: Annotated[str | None, typer.Option(
+        help="Fixed contrast in dB, LOW,HIGH (instead of percentiles).")] = None,
     size: Annotated[str, typer.Option(help="Plot area in pixels, WIDTHxHEIGHT.")] = f"{_R.width}x{_R.height}",
     axes: Annotated[bool, typer.Option(help="Labelled time and frequency axes around the plot.")] = _R.axes,
     wav: Annotated[str, typer.Option(help="int16 (mean removed, peak-normalised) or int32-raw (counts).")] = _R.wav,
@@ -78,7 +79,7 @@ def run(
 def demo(
     directory: Annotated[Path, typer.Option(help="Where the mirror and the output go.")] = Path("whaledr-demo"),
     files: Annotated[int, typer.Option(help="5-minute files in the demo day.")] = 6,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes. [default: CPU count]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")] = None,
 ) -> None:
     """The whole pipeline with no internet: a synthetic day served over loopback HTTP, to a local folder."""
     from whaledr_core.catalog import DEFAULT_HYDROPHONES, get_hydrophone
