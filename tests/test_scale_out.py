@@ -110,7 +110,7 @@ def test_a_backfill_spreads_days_over_two_workers_each_once_and_a_second_backfil
     workers = [procs.start(f"worker-{i}", str(BIN / "prefect"), "worker", "start", "--pool", "whaledr",
                            "--limit", "2", "--name", f"worker-{i}") for i in (1, 2)]
     params = json.dumps({"start": DAYS[0].isoformat(), "end": DAYS[-1].isoformat(), "source": mirror.url,
-                         "out": str(out)})
+                         "output": {"folder": str(out)}})
 
     def backfill() -> dict:
         said = prefect(env, "deployment", "run", "whaledr-backfill/backfill", "--params", params)
@@ -140,6 +140,12 @@ def test_a_backfill_spreads_days_over_two_workers_each_once_and_a_second_backfil
     again = day_runs(env)
     assert {r["id"]: r["run_count"] for r in again} == {r["id"]: 1 for r in runs}  # no new day run, none rerun
     assert snapshot(out) == before  # nothing rendered, nothing rewritten
+    said = [log["message"] for log in api(env, "POST", "/logs/filter",
+                                          {"logs": {"flow_run_id": {"any_": [second["id"]]}}})]
+    for day in DAYS:  # the log says which runs were reused, and their states
+        assert any(f"LJ01D {day}: reusing flow run LJ01D {day} (Completed)" in m for m in said), said
+    tasks = api(env, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [second["id"]]}}})
+    assert tasks and all(t["state_type"] == "COMPLETED" for t in tasks), [(t["name"], t["state_type"]) for t in tasks]
 
     # the same backfill from a terminal, days still dispatched to the deployment: the same runs again
     r = subprocess.run([sys.executable, "-m", "flows.cli", "backfill", DAYS[0].isoformat(), DAYS[-1].isoformat(),
