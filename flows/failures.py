@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from prefect import get_run_logger
+from prefect.exceptions import FailedRun
 from prefect.states import Failed
 
 from whaledr_core.catalog import UnknownHydrophone
@@ -45,3 +47,16 @@ def one_line_failures(fn: F) -> F:
     # globals, which are this module's: hand it the flow's types resolved where they were written.
     wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+class _NoTracebackForReturnedFailures(logging.Filter):
+    """A deployment's run that ends in a Failed state it returned still gets "Engine execution exited
+    with unexpected exception" and a traceback through Prefect's engine, ending in `FailedRun` and the
+    state message again. Nothing there is unexpected: that record is dropped. A run that raised is
+    logged as before."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], FailedRun))
+
+
+logging.getLogger("prefect.flow_runs").addFilter(_NoTracebackForReturnedFailures())

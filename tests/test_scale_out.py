@@ -222,6 +222,8 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
             time.sleep(1)
         assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
         assert "<html" in httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text.lower()
+        ui = httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=10).json()
+        assert ui["api_url"] == api_env["PREFECT_API_URL"]  # the UI's pages ask this server, not port 4200
         deployments = {d["name"]: d for d in api(api_env, "POST", "/deployments/filter", {})}
         assert set(deployments) == {"daily", "backfill", "day"}
         assert [s["schedule"]["cron"] for s in deployments["daily"]["schedules"]] == ["0 6 * * *"]
@@ -240,6 +242,16 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
         assert sorted(p.name for p in (out / "LJ01D").iterdir()) == [f"{DAYS[1]:%Y_%m_%d}"]
         record = json.loads((out / "LJ01D" / f"{DAYS[1]:%Y_%m_%d}" / "whaledr-day.json").read_text())
         assert record["complete"] and record["totals"]["clips_written"] == 60
+        # an expected failure, as a deployment's run: one line as the state message, no traceback
+        empty = DAYS[-1] + dt.timedelta(days=5)
+        run = api(api_env, "POST", f"/deployments/{deployments['day']['id']}/create_flow_run",
+                  {"parameters": {"day": empty.isoformat()}})
+        done = wait_for_run(api_env, run["id"], timeout=300)
+        assert done["state_type"] == "FAILED"
+        assert done["state"]["message"].startswith(f"no data files for LJ01D on {empty}: no day folder at ")
+        said = [log["message"] for log in api(api_env, "POST", "/logs/filter",
+                                              {"logs": {"flow_run_id": {"any_": [run["id"]]}}})]
+        assert said and not any("Traceback" in m for m in said), said
     finally:
         serve.terminate()
         assert serve.wait(60) == 0, log.read_text()[-3000:]
