@@ -18,6 +18,8 @@ from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
+APP_HELP = ("Saved whaledr App block (`whaledr app-block`): keys are checked against its templates before any "
+            "work, and new IDs go to its database in its schema.")
 DASK_HELP = ("Process files on this running Dask cluster (tcp://host:8786) instead of local processes; "
              "its workers need whaledr installed and PREFECT_API_URL set.")
 
@@ -63,6 +65,7 @@ def run(
     out: Annotated[Path, typer.Option(help="Output folder; clips land under {node}/{YYYY_MM_DD}/ as the app's keys.")] = Path("whaledr-out"),
     s3_block: Annotated[Optional[str], typer.Option(help="Upload to the bucket of this saved S3Bucket block instead of --out (see `whaledr blocks`).")] = None,
     firebase_block: Annotated[Optional[str], typer.Option(help="Then add the new IDs to the app's Realtime Database through this saved block.")] = None,
+    app: Annotated[Optional[str], typer.Option("--app", help=APP_HELP)] = None,
     upload_concurrency: Annotated[int, typer.Option(help="Parallel uploads per worker process.")] = DEFAULT_UPLOAD_CONCURRENCY,
     public_read: Annotated[bool, typer.Option(help="Upload with the public-read ACL (for buckets that use ACLs).")] = False,
     cache_control: Annotated[Optional[str], typer.Option(help="Cache-Control header for clips, e.g. 'public, max-age=31536000, immutable'.")] = None,
@@ -112,7 +115,7 @@ def run(
 
     target = Target(str(out), "", s3_block, upload_concurrency, public_read, cache_control)
     code = _run_day(day, h.node, source, target, firebase_block, workers, verbose,
-                    dict(clip_seconds=clip_seconds, render=rs, overwrite=overwrite, dask_address=dask_address,
+                    dict(clip_seconds=clip_seconds, render=rs, overwrite=overwrite, dask_address=dask_address, app_block=app,
                          cache=str(cache) if cache else None, keep_downloads=keep_downloads))
     raise typer.Exit(code)
 
@@ -136,14 +139,22 @@ def _quiet(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
-def _open_blocks(target: "Target", firebase_block: str | None):
-    """The output's sink, and the Firebase block loaded once: a misnamed block costs a line, not a started run."""
+def _open_blocks(target: "Target", firebase_block: str | None, app_block: str | None = None, render=None):
+    """The output's sink, and the Firebase or app block loaded once: a misnamed block, or keys the app
+    would not find, cost a line (exit 2), not a started run."""
+    from whaledr_core.render import RenderSettings
+
+    from .app import check_target
     from .targets import BlockMissing, firebase
 
     try:
         sink = target.open()
+        if firebase_block and app_block:
+            raise ValueError("give --app or --firebase-block, not both: the app block holds the database")
         if firebase_block:
             firebase(firebase_block)
+        if app_block:
+            check_target(app_block, target, render or RenderSettings())
     except (BlockMissing, ValueError) as e:
         _fail(str(e))
     return sink
@@ -162,7 +173,7 @@ def _run_day(day, node, source, target: "Target", firebase_block, workers, verbo
 
         from .day import day_flow
         from .progress import listening
-        sink = _open_blocks(target, firebase_block)
+        sink = _open_blocks(target, firebase_block, options.get("app_block"), options.get("render"))
         flow = day_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=workers))
         with _progress_bar() as listener, listening(listener):
             state = flow(day=day, hydrophone=node, source=source, out=target.out, prefix=target.prefix,
@@ -281,9 +292,12 @@ def sync(
     out: Annotated[Path, typer.Option(help="Output folder, when no --s3-block.")] = Path("whaledr-out"),
     s3_block: Annotated[Optional[str], typer.Option(help="Saved S3Bucket block holding the clips.")] = None,
     firebase_block: Annotated[Optional[str], typer.Option(help="Saved Firebase block; without it, only the manifest is rebuilt.")] = None,
+    app: Annotated[Optional[str], typer.Option("--app", help=APP_HELP)] = None,
+    prune_legacy: Annotated[bool, typer.Option(help="Drop manifest IDs that no day manifest covers (samples made before this pipeline).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")] = False,
 ) -> None:
-    """Rebuild the app manifest from every day manifest, then add missing IDs to the app's database."""
+    """Rebuild the app manifest from every day manifest, keeping older samples, then add missing IDs to
+    the app's database."""
     _quiet(verbose)
     from .server import prefect_api
 
@@ -291,12 +305,13 @@ def sync(
         from .sync import sync_flow
         from .targets import Target
 
-        _open_blocks(Target(str(out), "", s3_block), firebase_block)
-        state = sync_flow(out=str(out), s3_block=s3_block, firebase_block=firebase_block, return_state=True)
+        _open_blocks(Target(str(out), "", s3_block), firebase_block, app)
+        state = sync_flow(out=str(out), s3_block=s3_block, firebase_block=firebase_block, app_block=app,
+                          prune_legacy=prune_legacy, return_state=True)
     if not state.is_completed():
         _fail(f"sync failed: {state.message}", 1)
     r = state.result()
-    db = f"; database: {r['added']} IDs added, {r['already']} already there" if firebase_block else ""
+    db = f"; database: {r['added']} IDs added, {r['already']} already there" if firebase_block or app else ""
     typer.echo(f"app manifest: {r['manifest_ids']} IDs{db}")
 
 
@@ -473,6 +488,11 @@ def demo(
     if code == 0:
         typer.echo(f"look at the clips under {out / h.node / day.strftime('%Y_%m_%d')}")
     raise typer.Exit(code)
+
+
+from .appcli import register as _register_app_commands  # noqa: E402
+
+_register_app_commands(app)  # app-block and check-app
 
 
 def main() -> None:  # pragma: no cover - console entry point

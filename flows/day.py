@@ -22,6 +22,7 @@ from whaledr_core.render import RenderSettings, wav_size
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 
 from . import tasks
+from .app import check_target, sync_database
 from .progress import DayProgress
 from .targets import Target
 
@@ -49,6 +50,7 @@ def day_flow(
     public_read: bool = False,
     cache_control: str | None = None,
     dask_address: str | None = None,
+    app_block: str | None = None,
 ) -> dict:
     """List the day, fetch its files (a few at a time, in threads) while the process pool turns each
     file into clips, write the day manifest, add the day's IDs to the app manifest and, with a
@@ -56,10 +58,16 @@ def day_flow(
 
     Output goes to the S3 bucket of `s3_block` when named, else to the folder `out`. With
     `dask_address` (tcp://host:8786), files are processed on that Dask cluster instead of this
-    machine's process pool; each Dask worker then fetches the files it processes."""
+    machine's process pool; each Dask worker then fetches the files it processes. With `app_block`
+    (a saved whaledr App block), the keys are first checked against the app's templates and the new
+    IDs go to the app's database in its schema."""
     log = get_run_logger()
     started = time.perf_counter()
     h, cs = get_hydrophone(hydrophone), ClipSettings(clip_seconds=clip_seconds)
+    if app_block:
+        if firebase_block:
+            raise ValueError("give an app block or a Firebase block, not both: the app block holds the database")
+        check_target(app_block, Target(out, prefix, s3_block), render)
     worker_cache, cache = cache, cache or str(default_cache())  # a Dask worker uses its own default
     folder, plan = tasks.list_day(source, h.node, day, cs)
     if not plan.files:
@@ -111,6 +119,8 @@ def day_flow(
     tasks.update_app_manifest(target, day_ids)
     if firebase_block:
         tasks.sync_app(firebase_block, day_ids)
+    if app_block:
+        sync_database(app_block, day_ids)
     if record["complete"] and not keep_downloads:
         _drop_downloads(cache, plan)
     summary = manifest.summary_line(record, timings["total"])

@@ -56,6 +56,20 @@ class AppConfig:
 LIVE = AppConfig()
 
 
+def cors_rules(origin: str = LIVE.origin) -> dict:
+    """The bucket's CORS configuration the app needs (S3 PutBucketCors; README "Feeding the whaledr app")."""
+    return {"CORSRules": [{"AllowedOrigins": [origin], "AllowedMethods": ["GET", "HEAD"],
+                           "AllowedHeaders": ["*"], "MaxAgeSeconds": 3600}]}
+
+
+def public_read_policy(bucket: str, prefix: str) -> dict:
+    """The bucket policy that lets anyone GET the app's objects, and nothing else."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "WhaledrAppPublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{prefix.strip('/')}/*" if prefix.strip("/") else f"arn:aws:s3:::{bucket}/*",
+    }]}
+
+
 def fill(template: str, sid: str, delimiter: str) -> str:
     """The app's `fillPropertyPattern`: split the ID, replace the first `{i}` with part `i`."""
     out = template
