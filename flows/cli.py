@@ -82,6 +82,7 @@ def run(
     db_range: Annotated[Optional[str], typer.Option(help="Fixed contrast in dB, LOW,HIGH (instead of percentiles).")] = None,
     size: Annotated[str, typer.Option(help="Whole image in pixels, axes included, WIDTHxHEIGHT (the app shows a square).")] = "512x512",
     image_format: Annotated[str, typer.Option(help="jpeg (the live app's .jpg) or png; the key's extension follows it.")] = "jpeg",
+    audio_rate: Annotated[Optional[int], typer.Option(help="Resample the WAV to this rate in Hz, e.g. 16000 for phones. [default: the source's]")] = None,
     axes: Annotated[bool, typer.Option(help="Labelled time and frequency axes around the plot.")] = True,
     wav: Annotated[str, typer.Option(help="int16 (mean removed, peak-normalised) or int32-raw (counts).")] = "int16",
     dask_address: Annotated[Optional[str], typer.Option(help=DASK_HELP)] = None,
@@ -101,7 +102,7 @@ def run(
         ClipSettings(clip_seconds=clip_seconds)
         rs = RenderSettings(nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax, cmap=cmap, db_policy=policy,
                             db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav,
-                            image_format=image_format)
+                            image_format=image_format, audio_rate=audio_rate)
         rs.check_rate(SAMPLE_RATE)
         palette(cmap)
     except (UnknownHydrophone, ValueError) as e:

@@ -126,3 +126,25 @@ def test_wav_size_is_known_before_rendering(fmt):
 def test_every_image_format_names_its_extension_and_type_once():
     assert {f: (i.extension, i.content_type) for f, i in IMAGE_FORMATS.items()} == {
         "jpeg": ("jpg", "image/jpeg"), "png": ("png", "image/png")}
+
+
+def test_audio_rate_resamples_the_wav_and_its_size_is_known_before():
+    rs = RenderSettings(audio_rate=16_000)
+    data = wav_bytes(CLIP, rs, RATE)
+    assert len(data) == wav_size(rs, len(CLIP), RATE) == 44 + 2 * 5 * 16_000
+    samples, rate = sf.read(io.BytesIO(data), dtype="int16")
+    assert rate == 16_000 and len(samples) == 5 * 16_000 and np.abs(samples).max() == 32767
+    t = np.arange(5 * RATE) / RATE
+    tone = (20_000 * np.sin(2 * np.pi * 1000 * t) + 10_000 * np.sin(2 * np.pi * 12_000 * t)).astype(np.int32)
+    low, _ = sf.read(io.BytesIO(wav_bytes(tone, rs, RATE)), dtype="float64")
+    spectrum = np.abs(np.fft.rfft(low))
+    freqs = np.fft.rfftfreq(len(low), 1 / 16_000)
+    assert abs(freqs[np.argmax(spectrum)] - 1000) < 1  # the call is kept; 12 kHz is filtered, not folded to 4 kHz
+    assert spectrum[np.abs(freqs - 4000) < 5].max() < spectrum.max() / 100
+    assert wav_size(RenderSettings(), len(CLIP), RATE) == wav_size(RenderSettings(), len(CLIP))  # default: source rate
+
+
+@pytest.mark.parametrize("kwargs", [dict(audio_rate=16_000, wav="int32-raw"), dict(audio_rate=100)])
+def test_audio_rates_that_make_no_sense_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        RenderSettings(**kwargs)
