@@ -36,7 +36,7 @@ def levels_of_a_file(folder: Path) -> list[np.ndarray]:
     data = clips.read_file(listing_path(unit.file.url), DAY, cs)
     out = []
     for w in clips.cut(unit, data, cs, None):
-        if w.reason is None:
+        if w.reason is None and w.samples is not None:
             db = render.spectrogram_db(w.samples, rs, cs.sample_rate)
             out.append(render.to_levels(db, *render.db_limits(db, rs)))
     return out

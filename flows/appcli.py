@@ -69,6 +69,7 @@ def app_block(
 
     with prefect_api():
         from prefect_gcp import GcpCredentials
+        from pydantic import SecretStr
 
         from .app import WhaledrApp
         from .targets import BlockMissing, load_block
@@ -84,8 +85,8 @@ def app_block(
                 _fail(str(e))
         block = WhaledrApp(manifest_url=manifest_url, image_url_template=image_template,
                            sound_url_template=sound_template, delimiter=delimiter, origin=origin,
-                           database_url=database_url, database_schema=schema, gcp_credentials=creds,
-                           database_secret=secret)
+                           database_url=database_url, database_schema=schema,  # type: ignore[arg-type]
+                           gcp_credentials=creds, database_secret=SecretStr(secret) if secret else None)
         block.save(name, overwrite=True)
     credential = ("service account " + str(info.get("client_email")) if info else f"GcpCredentials {gcp_block!r}"
                   if gcp_block else "legacy secret" if secret else "no credential (manifest only)")

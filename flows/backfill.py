@@ -64,6 +64,7 @@ def backfill_flow(
     deployment: str | None = DAY_DEPLOYMENT,
     concurrency: int = 4,
     max_days: int = MAX_DAYS_WITHOUT_CONFIRMATION,
+    app_block: str | None = None,
 ) -> list[dict]:
     """Every day from `start` to `end` (both included) for each hydrophone. A range longer than
     `max_days` is refused: raising `max_days` is the confirmation. `concurrency` bounds the days
@@ -71,7 +72,7 @@ def backfill_flow(
     days = day_range(start, end, max_days)
     nodes = [get_hydrophone(h).node for h in hydrophones]  # an unknown name fails before any run
     return _run_days([(d, n) for d in days for n in nodes], overwrite, source, out, s3_block,
-                     firebase_block, dask_address, deployment, concurrency)
+                     firebase_block, dask_address, deployment, concurrency, app_block)
 
 
 @flow(name="whaledr-daily", flow_run_name="daily")
@@ -85,6 +86,7 @@ def daily_flow(
     dask_address: str | None = None,
     deployment: str | None = DAY_DEPLOYMENT,
     concurrency: int = 4,
+    app_block: str | None = None,
 ) -> list[dict]:
     """The day `lag_days` before the run's scheduled time (UTC), for each hydrophone."""
     from prefect.runtime import flow_run
@@ -93,18 +95,20 @@ def daily_flow(
     nodes = [get_hydrophone(h).node for h in hydrophones]
     get_run_logger().info("daily run for %s: %s", day, ", ".join(nodes))
     return _run_days([(day, n) for n in nodes], False, source, out, s3_block, firebase_block,
-                     dask_address, deployment, concurrency)
+                     dask_address, deployment, concurrency, app_block)
 
 
 def _run_days(work: list[tuple[dt.date, str]], overwrite: bool, source: str, out: str, s3_block: str | None,
               firebase_block: str | None, dask_address: str | None, deployment: str | None,
-              concurrency: int) -> list[dict]:
+              concurrency: int, app_block: str | None = None) -> list[dict]:
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
     log = get_run_logger()
     target = Target(out, "", s3_block)
     params = dict(source=source, out=out, s3_block=s3_block, firebase_block=firebase_block,
                   overwrite=overwrite, dask_address=dask_address)
+    if app_block:  # only when named: a day run's idempotency key stays what it was without one
+        params["app_block"] = app_block
     log.info("%d day runs (%s)", len(work), f"deployment {deployment}" if deployment else "local subflows")
     outcomes: list[DayOutcome] = []
     if deployment:

@@ -325,6 +325,7 @@ def backfill(
     out: Annotated[Path, typer.Option(help="Output folder, when no --s3-block.")] = Path("whaledr-out"),
     s3_block: Annotated[Optional[str], typer.Option(help="Upload to the bucket of this saved S3Bucket block.")] = None,
     firebase_block: Annotated[Optional[str], typer.Option(help="Then add the new IDs to the app's database through this block.")] = None,
+    app: Annotated[Optional[str], typer.Option("--app", help=APP_HELP)] = None,
     overwrite: Annotated[bool, typer.Option(help="Render every clip again even where it exists.")] = False,
     deployment: Annotated[Optional[str], typer.Option(help="Run each day as a flow run of this deployment (e.g. whaledr-day/day), spread over its pool's workers, instead of here.")] = None,
     concurrency: Annotated[int, typer.Option(help="Day runs in flight at once, with --deployment.")] = 4,
@@ -363,14 +364,14 @@ def backfill(
         from .targets import Target
 
         target = Target(str(out), "", s3_block)
-        sink = _open_blocks(target, firebase_block)
+        sink = _open_blocks(target, firebase_block, app)
         if deployment:
             _check_deployment(deployment)
         with _progress_bar() as listener, listening(listener):
             state = backfill_flow(start=first, end=last, hydrophones=nodes, overwrite=overwrite, source=source,
                                   out=str(out), s3_block=s3_block, firebase_block=firebase_block,
                                   dask_address=dask_address, deployment=deployment, concurrency=concurrency,
-                                  max_days=len(days), return_state=True)
+                                  max_days=len(days), app_block=app, return_state=True)
         for day in days:
             for node in nodes:
                 record = manifest.loads(sink.get(day_manifest_key(sink.prefix, node, day)))

@@ -212,7 +212,7 @@ def frame(rs: RenderSettings, clip_seconds: float, rate: int) -> Frame:
     pw, ph = rs.plot_size
     dpi = 100
     fig = Figure(figsize=(W / dpi, H / dpi), dpi=dpi, facecolor="white")
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((left / W, bottom / H, pw / W, ph / H))
     ax.tick_params(labelsize=AXES_FONT_PT)
     lo, hi = bins(rs, rate)
@@ -221,8 +221,8 @@ def frame(rs: RenderSettings, clip_seconds: float, rate: int) -> Frame:
     ax.set_ylim((lo - 0.5) * df / 1000, (hi + 0.5) * df / 1000)
     ax.set_xlabel("Time (s)", fontsize=AXES_FONT_PT, labelpad=2)
     ax.set_ylabel("Frequency (kHz)", fontsize=AXES_FONT_PT, labelpad=2)
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
     grey = rgba[..., :3].mean(axis=2)
     idx = (CMAP_LEVELS + np.round(grey / 255 * (FRAME_LEVELS - 1))).astype(np.uint8)
     return Frame(idx, left, top)
@@ -239,7 +239,7 @@ def encode_image(levels: np.ndarray, rs: RenderSettings, rate: int, clip_seconds
     pw, ph = rs.plot_size
     img = Image.fromarray(np.ascontiguousarray(levels), mode="L")
     if img.size != (pw, ph):
-        img = img.resize((pw, ph), Image.BILINEAR)
+        img = img.resize((pw, ph), Image.Resampling.BILINEAR)
     if rs.axes:
         f = frame(rs, clip_seconds, rate)
         pixels = f.pixels.copy()
