@@ -135,3 +135,20 @@ def test_a_key_the_token_endpoint_does_not_know_writes_nothing_and_says_so(rtdb,
         sync_counts(Database(db.url, tokens=ServiceAccountTokens.from_info(info)), IDS)
     assert "access token" in str(err.value) and stranger.private_pem[40:80] not in str(err.value)
     assert google.refused and db.requests == [] and repr(db.data) == before
+
+
+def test_the_blocks_take_a_gcp_credentials_block_and_never_show_its_key(rtdb, token_endpoint):
+    from prefect_gcp import GcpCredentials
+
+    from flows.app import WhaledrApp
+    from flows.targets import FirebaseDatabase
+
+    google = token_endpoint()
+    db = rtdb(accepts=google.valid)
+    creds = GcpCredentials(service_account_info=google.service_account_info())
+    app = WhaledrApp(database_url=db.url, database_schema="samples", gcp_credentials=creds)
+    assert sync_counts(app.database(), IDS[:3], schema=app.database_schema).added == 3
+    assert sync_counts(FirebaseDatabase(database_url=db.url, gcp_credentials=creds).database(), IDS).added == 12
+    assert set(db.data) == {"samples", "sampleCounts"} and len(google.grants) == 2
+    key_line = google.private_pem.splitlines()[3]
+    assert all(key_line not in text for text in (repr(app), str(app), repr(app.database()), repr(creds)))
