@@ -38,7 +38,7 @@ def app_block(
         help="A service account's JSON key: saved as a GcpCredentials block (the file is read, not kept).")] = None,
     gcp_block: Annotated[Optional[str], typer.Option(
         help="Use this saved GcpCredentials block, or the name to save --service-account under.")] = None,
-    legacy_secret: Annotated[bool, typer.Option(
+    legacy_auth: Annotated[bool, typer.Option(
         help="Use a legacy database secret from WHALEDR_FIREBASE_SECRET (or a hidden prompt) instead.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")] = False,
 ) -> None:
@@ -51,8 +51,8 @@ def app_block(
         AppConfig(manifest_url, image_template, sound_template, delimiter, database_url, schema, origin)
     except ValueError as e:
         _fail(str(e))
-    if sum((service_account is not None, legacy_secret)) > 1:
-        _fail("give --service-account (or --gcp-block) or --legacy-secret, not both")
+    if (service_account is not None or gcp_block) and legacy_auth:
+        _fail("give --service-account (or --gcp-block) or --legacy-auth, not both")
     info = None
     if service_account is not None:
         try:
@@ -63,7 +63,7 @@ def app_block(
             _fail(f"{service_account}: not a service account's JSON key (no \"type\": \"service_account\")")
     from .cli import _quiet, _secret
 
-    secret = _secret("WHALEDR_FIREBASE_SECRET", "Firebase database secret") if legacy_secret else None
+    secret = _secret("WHALEDR_FIREBASE_SECRET", "Firebase database secret") if legacy_auth else None
     _quiet(verbose)
     from .server import prefect_api
 
