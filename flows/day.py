@@ -79,8 +79,8 @@ def day_flow(
     previous = manifest.loads(sink.get(day_manifest_key(sink.prefix, h.node, day)))
     ids = {u.file.name: frozenset(clip_ids(u, day, h.node, cs).values()) for u in plan.units}
     existing = {} if overwrite else sink.keys(day_prefix(sink.prefix, h.node, day))
-    stored = stored_ids(existing, sink.prefix, set().union(*ids.values()), wav_size(render, cs.window, cs.sample_rate),
-                        render.image.extension)
+    stored = stored_ids(existing, sink.prefix, set().union(*ids.values()),
+                        wav_size(render, cs.window, cs.sample_rate), render.image.extension)
     reused = {} if overwrite else manifest.reusable(previous, plan, cs, render, stored)
     todo = [u for u in plan.units if u.file.name not in reused]
     log.info("%d files to process, %d finished by an earlier run", len(todo), len(reused))
