@@ -62,11 +62,11 @@ def stages(mirror: Path, n_files: int, out: Path) -> dict[str, float]:
     h, cs, rs = get_hydrophone(NODE), ClipSettings(), RenderSettings()
     plan = clips.plan_day(DAY, listing.list_day(str(mirror), h, DAY)[1], cs)
     sink = LocalSink(out)
-    t = dict.fromkeys(["decode", "spectrogram", "scaling", "png_encode", "wav_encode", "writes"], 0.0)
+    t = dict.fromkeys(["decode", "spectrogram", "scaling", "image_encode", "wav_encode", "writes"], 0.0)
     n = 0
     # warm up: obspy's plugin lookup, the FFT plan and the axes frame are one-off costs per process
     clips.read_file(listing_path(plan.units[0].file.url), DAY, cs)
-    render.spectrogram_png(np.zeros(cs.window, np.int32), rs, cs.sample_rate, cs.clip_seconds)
+    render.spectrogram_image(np.zeros(cs.window, np.int32), rs, cs.sample_rate, cs.clip_seconds)
     for unit in plan.units[:n_files]:
         t0 = time.perf_counter()
         data = clips.read_file(listing_path(unit.file.url), DAY, cs)
@@ -79,14 +79,14 @@ def stages(mirror: Path, n_files: int, out: Path) -> dict[str, float]:
             t1 = time.perf_counter()
             levels = render.to_levels(db, *render.db_limits(db, rs))
             t2 = time.perf_counter()
-            png = render.encode_png(levels, rs, cs.sample_rate, cs.clip_seconds)
+            picture = render.encode_image(levels, rs, cs.sample_rate, cs.clip_seconds)
             t3 = time.perf_counter()
             wav = render.wav_bytes(w.samples, rs, cs.sample_rate)
             t4 = time.perf_counter()
             sink.put(f"s/{n}.wav", wav, "audio/wav")
-            sink.put(f"s/{n}.png", png, "image/png")
+            sink.put(f"s/{n}.{rs.image.extension}", picture, rs.image.content_type)
             t5 = time.perf_counter()
-            for k, a, b in (("spectrogram", t0, t1), ("scaling", t1, t2), ("png_encode", t2, t3),
+            for k, a, b in (("spectrogram", t0, t1), ("scaling", t1, t2), ("image_encode", t2, t3),
                             ("wav_encode", t3, t4), ("writes", t4, t5)):
                 t[k] += b - a
             n += 1
@@ -136,7 +136,7 @@ def flow(source: str, out: Path, workers: int, home: Path, cache: Path) -> dict[
     return {"seconds": round(seconds, 3), "command_seconds": round(wall, 3), "clips": t["clips"],
             "clips_per_second": round(t["clips"] / seconds, 1),
             "peak_worker_rss_mib": t["peak_worker_rss_mib"],
-            "png_bytes_per_clip": round(t["png_bytes"] / max(t["clips_written"], 1)),
+            "image_bytes_per_clip": round(t["png_bytes"] / max(t["clips_written"], 1)),
             "wav_bytes_per_clip": round(t["wav_bytes"] / max(t["clips_written"], 1))}
 
 

@@ -22,6 +22,7 @@ from whaledr_core.process import FileResult, failed
 from whaledr_core.rerun import downloads_to_drop, plan_rerun
 
 from . import tasks
+from .app import check_target, sync_database
 from .failures import ExpectedFailure, one_line_failures
 from .params import App, Downloads, Output, Rendering
 from .progress import DayProgress
@@ -64,6 +65,8 @@ def day_flow(
     log = get_run_logger()
     started = time.perf_counter()
     h, cs, rs = get_hydrophone(hydrophone), rendering.clip_settings(), rendering.render_settings()
+    if app.block:  # the keys must resolve where the app looks, before any work
+        check_target(app.block, output, rs)
     folder, plan = tasks.list_day(source, h.node, day, cs)
     if not plan.files:
         raise DayIncomplete(f"no data files for {h.node} on {day}: {tasks.where(source, h, day, folder)}")
@@ -102,6 +105,8 @@ def day_flow(
     tasks.update_app_manifest(output, day_ids)
     if app.firebase_block:
         tasks.sync_app(app.firebase_block, day_ids)
+    if app.block:
+        sync_database(app.block, day_ids)
     if record["complete"] and not downloads.keep:
         for path in downloads_to_drop(plan, Path(cache)):
             path.unlink(missing_ok=True)

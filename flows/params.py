@@ -8,10 +8,10 @@ its fields. Defaults come from the core's own settings classes: one source for e
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from whaledr_core.clips import ClipSettings
-from whaledr_core.render import WAV_NORMALISED, WAV_RAW, RenderSettings
+from whaledr_core.render import IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -48,8 +48,17 @@ class App(BaseModel):
 
     model_config = _FROZEN
 
-    firebase_block: str | None = Field(None, description="Name of a saved Firebase block: add the new IDs "
-                                       "to the app's Realtime Database. None: the manifest only.")
+    block: str | None = Field(None, description="Name of a saved whaledr App block (`whaledr app-block`): "
+                              "the keys are checked against its templates before any work, and the new IDs "
+                              "go to its database, in its schema, with its credential.")
+    firebase_block: str | None = Field(None, description="Or the name of a saved Firebase block: add the new IDs "
+                                       "to /sampleCounts of that Realtime Database. Neither: the manifest only.")
+
+    @model_validator(mode="after")
+    def _one_database(self) -> App:
+        if self.block and self.firebase_block:
+            raise ValueError("give an app block or a Firebase block, not both: the app block holds the database")
+        return self
 
 
 class Downloads(BaseModel):
@@ -79,11 +88,16 @@ class Rendering(BaseModel):
                            "'fixed': from db_low..db_high dB.")
     db_low: float = Field(_R.db_low, description="Percentile (or dB, when fixed) shown darkest.")
     db_high: float = Field(_R.db_high, description="Percentile (or dB, when fixed) shown brightest.")
-    width: int = Field(_R.width, ge=16, description="Plot area width, pixels.")
-    height: int = Field(_R.height, ge=16, description="Plot area height, pixels.")
+    width: int = Field(_R.width, ge=16, description="Whole image width, axes included, pixels.")
+    height: int = Field(_R.height, ge=16, description="Whole image height, pixels (the app shows a square).")
     axes: bool = Field(_R.axes, description="Labelled time and frequency axes around the plot.")
+    image_format: str = Field(_R.image_format, pattern=f"^({'|'.join(IMAGE_FORMATS)})$",
+                              description="jpeg (the live app's .jpg) or png; the key's extension follows it.")
+    jpeg_quality: int = Field(_R.jpeg_quality, ge=1, le=95, description="JPEG quality (README, why 75).")
     wav: str = Field(_R.wav, pattern=f"^({WAV_NORMALISED}|{WAV_RAW})$",
                      description=f"'{WAV_NORMALISED}': mean removed, peak-normalised; '{WAV_RAW}': the counts.")
+    audio_rate: int | None = Field(_R.audio_rate, ge=1000, description="Resample the WAV to this rate, Hz "
+                                   "(16000 for phones). None: the source's rate.")
 
     def clip_settings(self) -> ClipSettings:
         return ClipSettings(clip_seconds=self.clip_seconds)

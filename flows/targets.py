@@ -10,9 +10,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from prefect.blocks.core import Block
+from prefect_gcp import GcpCredentials
 from pydantic import Field, SecretStr
 
 from whaledr_core.appsync import Database
+from whaledr_core.gauth import ServiceAccountTokens
 from whaledr_core.sinks import S3Sink, Sink, open_sink, s3_client
 
 if TYPE_CHECKING:
@@ -30,12 +32,17 @@ class FirebaseDatabase(Block):
     access_token: SecretStr | None = Field(
         default=None, description="A Google OAuth2 access token of a service account (sent as access_token=)."
     )
+    gcp_credentials: GcpCredentials | None = Field(
+        default=None, description="A service account: tokens are minted from it and refreshed (unattended runs)."
+    )
 
     def database(self) -> Database:
         return Database(
             url=self.database_url,
             secret=self.database_secret.get_secret_value() if self.database_secret else None,
             access_token=self.access_token.get_secret_value() if self.access_token else None,
+            tokens=ServiceAccountTokens(self.gcp_credentials.get_credentials_from_service_account())
+            if self.gcp_credentials else None,
         )
 
 

@@ -132,11 +132,13 @@ def update_app_manifest(output: Output, ids: list[str]) -> appmanifest.ManifestU
 
 
 @task(name="rebuild-app-manifest", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def rebuild_app_manifest(output: Output) -> list[str]:
-    """The app's list made again from every day manifest; returns the IDs it now holds."""
+def rebuild_app_manifest(output: Output, prune_legacy: bool = False) -> list[str]:
+    """The app's list made again from every day manifest, keeping older samples unless `prune_legacy`;
+    returns the IDs it now holds."""
     sink = output.open()
-    update = appmanifest.rebuild(sink)
-    get_run_logger().info("%s rebuilt: %d IDs (%d not listed before)", update.key, update.total, update.added)
+    update = appmanifest.rebuild(sink, prune_legacy)
+    get_run_logger().info("%s rebuilt: %d IDs (%d not listed before, %d older samples kept)",
+                          update.key, update.total, update.added, update.kept)
     return appmanifest.parse(sink.get(update.key))
 
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
 class RealtimeDatabase:
-    def __init__(self, secret: str | None = None, token: str | None = None, data: dict | None = None) -> None:
-        self.secret, self.token = secret, token
+    def __init__(self, secret: str | None = None, token: str | None = None, data: dict | None = None,
+                 accepts: Callable[[str], bool] | None = None) -> None:
+        """`accepts`: which access tokens are valid now (e.g. those a token endpoint minted and that
+        have not expired), for a database that is given no fixed `token`."""
+        self.secret, self.token, self.accepts = secret, token, accepts
         self.data: dict[str, Any] = data or {}
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self.lock = threading.Lock()
@@ -86,11 +90,12 @@ class RealtimeDatabase:
         self.thread.start()
 
     def authorised(self, query: dict[str, list[str]]) -> bool:
-        if self.secret is None and self.token is None:
+        if self.secret is None and self.token is None and self.accepts is None:
             return True
+        token = query.get("access_token", [None])[0]
         return (self.secret is not None and query.get("auth") == [self.secret]) or (
-            self.token is not None and query.get("access_token") == [self.token]
-        )
+            self.token is not None and token == self.token
+        ) or (self.accepts is not None and token is not None and self.accepts(token))
 
     def get(self, parts: list[str]) -> Any:
         node: Any = self.data

@@ -57,7 +57,7 @@ def test_clip_count_exact_start_times_and_keys(tmp_path):
     ids = [c["id"] for c in m["clips"]]
     assert ids[0] == "LJ01D___2019_01_12___OO_HYEA2__YDH_2019_01_12T03_00_00"
     for sid in ids:
-        assert sink.get(clip_key("", sid, "png")).startswith(b"\x89PNG")
+        assert sink.get(clip_key("", sid, "jpg")).startswith(b"\xff\xd8\xff")  # JPEG under .jpg by default
         assert sink.get(clip_key("", sid, "wav")).startswith(b"RIFF")
     # every window of the day is a clip or a skip; before 03:00 and after 03:00:20 there is no data
     t = m["totals"]
@@ -187,14 +187,14 @@ def test_previous_days_file_that_spills_over_owns_the_first_windows(tmp_path):
 
 
 def test_tone_lands_in_the_right_row_of_the_png():
-    from whaledr_core.render import spectrogram_png
+    from whaledr_core.render import spectrogram_image
 
     rs = RenderSettings(axes=False, width=400, height=300, fmin=0, fmax=4000)
     t = np.arange(5 * RATE) / RATE
     rng = np.random.default_rng(0)
     for hz in (500.0, 1250.0, 3000.0):
         x = (rng.normal(0, 2000, len(t)) + 50_000 * np.sin(2 * np.pi * hz * t)).astype(np.int32)
-        img = Image.open(io.BytesIO(spectrogram_png(x, rs, RATE, 5))).convert("L")
+        img = Image.open(io.BytesIO(spectrogram_image(x, rs, RATE, 5))).convert("L")
         assert img.size == (400, 300)
         rows = np.asarray(img, dtype=float).mean(axis=1)
         expected = (rs.fmax - hz) / (rs.fmax - rs.fmin) * rs.height  # row 0 is the top: the highest frequency

@@ -47,11 +47,12 @@ def test_day_over_http_to_a_folder_then_a_rerun_renders_nothing(synth_mirror, st
 
     ids = expected_ids()
     stored = {p.name for p in (out / NODE_DAY).iterdir()}
-    assert stored == {i.split("___")[2] + ext for i in ids for ext in (".png", ".wav")} | {"whaledr-day.json"}
+    assert stored == {i.split("___")[2] + ext for i in ids for ext in (".jpg", ".wav")} | {"whaledr-day.json"}
     for name in sorted(stored)[::25]:
         path = out / NODE_DAY / name
-        if name.endswith(".png"):
+        if name.endswith(".jpg"):
             with Image.open(path) as img:
+                assert (img.format, img.size) == ("JPEG", (512, 512))  # square, as the app shows it
                 img.verify()
         elif name.endswith(".wav"):
             info = sf.info(str(path))
@@ -60,6 +61,7 @@ def test_day_over_http_to_a_folder_then_a_rerun_renders_nothing(synth_mirror, st
     m = json.loads((out / NODE_DAY / "whaledr-day.json").read_text())
     assert {c["id"] for c in m["clips"]} == ids
     assert json.loads((out / "whalemanifest.json").read_text()) == sorted(ids)
+    assert sorted(p.name for p in out.iterdir()) == ["LJ01D", "whalemanifest.json"]  # no lock file published
     t = m["totals"]
     assert m["complete"] and t["files_listed"] == 3 and t["clips"] == 179
     assert t["skipped_by_reason"] == {"short": 2, "gap": 17_280 - 179 - 2}
@@ -96,13 +98,13 @@ def test_a_rerun_after_lost_clips_renders_only_those(mirror_copy, tmp_path, env)
     out = tmp_path / "out"
     args = ["run", DAY.isoformat(), "--source", str(mirror_copy), "--out", str(out), "--workers", "1"]
     assert run_cli(*args, env=env).returncode == 0
-    (out / NODE_DAY / "OO_HYEA2__YDH_2019_01_12T00_07_00.png").unlink()
+    (out / NODE_DAY / "OO_HYEA2__YDH_2019_01_12T00_07_00.jpg").unlink()
     (out / NODE_DAY / "whaledr-day.json").unlink()  # as if the first run had been killed before the end
     before = snapshot(out)
     r = run_cli(*args, env=env)
     assert r.returncode == 0 and "1 clips written, 178 already present" in r.stdout, r.stdout + r.stderr
     changed = {k for k, v in snapshot(out).items() if before.get(k) != v}
-    assert changed == {f"{NODE_DAY}/OO_HYEA2__YDH_2019_01_12T00_07_00.png",
+    assert changed == {f"{NODE_DAY}/OO_HYEA2__YDH_2019_01_12T00_07_00.jpg",
                        f"{NODE_DAY}/OO_HYEA2__YDH_2019_01_12T00_07_00.wav", f"{NODE_DAY}/whaledr-day.json"}
 
 

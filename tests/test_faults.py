@@ -22,11 +22,11 @@ def day_manifest(out: Path) -> dict:
 
 
 def stored_ids(out: Path) -> set[str]:
-    """IDs whose PNG and WAV are both there and whole (no temp file, no empty object)."""
+    """IDs whose image and WAV are both there and whole (no temp file, no empty object)."""
     folder = out / DAY_DIR
-    pngs = {p.stem for p in folder.glob("*.png") if p.stat().st_size > 0}
+    images = {p.stem for p in folder.glob("*.jpg") if p.stat().st_size > 0}
     wavs = {p.stem for p in folder.glob("*.wav") if p.stat().st_size > 44}
-    return pngs & wavs
+    return images & wavs
 
 
 def listed_ids(out: Path) -> set[str]:
@@ -238,23 +238,23 @@ def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_st
     for i in listed:
         key = f"{FOLDER}/{i.replace('___', '/')}"
         assert stored[key + ".wav"]["Size"] == whole_wav
-        png = client.get_object(Bucket=name, Key=key + ".png")["Body"].read()
-        assert png.startswith(b"\x89PNG\r\n\x1a\n") and png.endswith(b"IEND\xaeB`\x82")  # whole, not a part
-    lost = len([i for i in listed if f"{FOLDER}/{i.replace('___', '/')}.png" not in stored])
+        jpeg = client.get_object(Bucket=name, Key=key + ".jpg")["Body"].read()
+        assert jpeg.startswith(b"\xff\xd8\xff") and jpeg.endswith(b"\xff\xd9")  # whole (SOI to EOI), not a part
+    lost = len([i for i in listed if f"{FOLDER}/{i.replace('___', '/')}.jpg" not in stored])
     record("S3 throttling, 5xx and cut connections", faults=proxy.failed + proxy.cut,
            kinds="503 SlowDown, 500, connection cut before / after S3 stored the object",
            files=3, recovered=3, named=0, finished_by_rerun=0, days=1, days_completed=1, objects_lost=lost)
 
 
 def whole(out: Path) -> None:
-    """Every visible object is whole: a WAV of the exact size, a PNG from signature to IEND."""
+    """Every visible object is whole: a WAV of the exact size, a JPEG from SOI to EOI."""
     from whaledr_core.render import RenderSettings, wav_size
 
     for p in (out / DAY_DIR).glob("*.wav"):
         assert p.stat().st_size == wav_size(RenderSettings(), 5 * 64_000), p
-    for p in (out / DAY_DIR).glob("*.png"):
+    for p in (out / DAY_DIR).glob("*.jpg"):
         data = p.read_bytes()
-        assert data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82"), p
+        assert data.startswith(b"\xff\xd8\xff") and data.endswith(b"\xff\xd9"), p
 
 
 @pytest.mark.parametrize("victim", ["a worker", "the whole run"])
@@ -275,10 +275,10 @@ def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_t
     run = subprocess.Popen([*WHALEDR, *args], env=env, cwd=Path(__file__).parent.parent, start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while len(list((out / DAY_DIR).glob("*.png"))) < 20 if (out / DAY_DIR).exists() else True:
+    while len(list((out / DAY_DIR).glob("*.jpg"))) < 20 if (out / DAY_DIR).exists() else True:
         assert run.poll() is None and time.monotonic() < deadline, run.communicate()
         time.sleep(0.05)
-    killed_at = len(list((out / DAY_DIR).glob("*.png")))
+    killed_at = len(list((out / DAY_DIR).glob("*.jpg")))
     if victim == "a worker":
         workers = [p for p in psutil.Process(run.pid).children(recursive=True)
                    if "multiprocessing" in " ".join(p.cmdline())]
@@ -299,7 +299,7 @@ def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_t
     ids = [c["id"] for c in m["clips"]]
     assert m["complete"] and len(ids) == len(set(ids)) == 360  # nothing missing, nothing twice
     assert listed_ids(out) == stored_ids(out)
-    assert len(list((out / DAY_DIR).glob("*.png"))) == len(list((out / DAY_DIR).glob("*.wav"))) == 360
+    assert len(list((out / DAY_DIR).glob("*.jpg"))) == len(list((out / DAY_DIR).glob("*.wav"))) == 360
     whole(out)
     by_run = victim == "a worker" and run.returncode == 0  # the pool replaced its worker and the run went on
     record(f"kill -9 of {victim}", faults=1, kinds=f"SIGKILL after {killed_at} clips", files=6,

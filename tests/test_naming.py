@@ -11,9 +11,9 @@ def test_keys_and_ids_follow_the_app_contract():
     assert stem == "OO_HYEA1__YDH_2019_01_12T03_01_20"
     sid = naming.sample_id("LJ01C", dt.date(2019, 1, 12), stem)
     assert sid == "LJ01C___2019_01_12___OO_HYEA1__YDH_2019_01_12T03_01_20"
-    # the app rebuilds URLs from the ID split on ___ with {prefix}/{0}/{1}/{2}.png
+    # the app rebuilds URLs from the ID split on ___ with {prefix}/{0}/{1}/{2}.jpg and .wav
     parts = sid.split("___")
-    for ext in ("png", "wav"):
+    for ext in ("jpg", "png", "wav"):
         assert naming.clip_key("whaledr", sid, ext) == "whaledr/{0}/{1}/{2}.{ext}".format(*parts, ext=ext)
         assert naming.clip_key("", sid, ext) == "{0}/{1}/{2}.{ext}".format(*parts, ext=ext)
     assert naming.app_manifest_key("whaledr") == "whaledr/whalemanifest.json"

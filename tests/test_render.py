@@ -1,4 +1,4 @@
-"""PNG and WAV bytes of one clip."""
+"""Image (JPEG or PNG) and WAV bytes of one clip."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import soundfile as sf
 from PIL import Image
 
 from whaledr_core import render
-from whaledr_core.render import RenderSettings, spectrogram_png, wav_bytes, wav_size
+from whaledr_core.render import IMAGE_FORMATS, RenderSettings, spectrogram_image, wav_bytes, wav_size
 
 RATE = 64_000
 CLIP = (np.random.default_rng(3).normal(5000, 30_000, 5 * RATE)).astype(np.int32)
@@ -38,24 +38,64 @@ def test_silent_clip_gives_a_silent_wav_not_a_division_by_zero():
     assert not data.any()
 
 
-def test_png_is_a_palette_image_of_the_configured_size_with_axes_around_it():
-    bare = Image.open(io.BytesIO(spectrogram_png(CLIP, RenderSettings(axes=False), RATE, 5)))
-    assert bare.mode == "P" and bare.size == (512, 384)
-    framed = Image.open(io.BytesIO(spectrogram_png(CLIP, RenderSettings(), RATE, 5)))
-    assert framed.mode == "P" and framed.width > 512 and framed.height > 384
+PNG = RenderSettings(image_format="png")
+
+
+def image(samples: np.ndarray, rs: RenderSettings) -> Image.Image:
+    return Image.open(io.BytesIO(spectrogram_image(samples, rs, RATE, 5)))
+
+
+def test_the_default_image_is_a_square_jpeg_of_the_size_the_app_shows():
+    """The app's widget shows the image with `aspect-ratio=1` (SwipesForScience, commit 2cd319e,
+    src/components/Widgets/ImageSoundSwipe.vue) and its live templates end in `.jpg`."""
+    rs = RenderSettings()
+    data = spectrogram_image(CLIP, rs, RATE, 5)
+    img = Image.open(io.BytesIO(data))
+    assert (img.format, img.mode, img.size) == ("JPEG", "RGB", (512, 512))
+    assert (rs.image.extension, rs.image.content_type) == ("jpg", "image/jpeg")
+    assert 20_000 < len(data) < 120_000  # white noise is JPEG's worst case; a real clip is ~40-80 KB
+
+
+def test_png_is_a_palette_image_of_the_whole_size_with_axes_inside_it():
+    bare = image(CLIP, RenderSettings(axes=False, image_format="png"))
+    assert bare.format == "PNG" and bare.mode == "P" and bare.size == (512, 512)
+    framed = image(CLIP, PNG)
+    assert framed.mode == "P" and framed.size == (512, 512)
+    assert (PNG.image.extension, PNG.image.content_type) == ("png", "image/png")
+    f = render.frame(PNG, 5, RATE)
+    pw, ph = PNG.plot_size
+    assert pw < 512 and ph < 512 and f.left > 0 and f.top > 0
+    inner = np.asarray(framed)[f.top : f.top + ph, f.left : f.left + pw]
+    alone = RenderSettings(axes=False, image_format="png", width=pw, height=ph)
+    np.testing.assert_array_equal(inner, np.asarray(image(CLIP, alone)))  # the clip's pixels, pasted unchanged
+    assert (np.asarray(framed)[: f.top] >= render.CMAP_LEVELS).all()  # above the plot: only the frame's greys
+
+
+def test_jpeg_shows_the_same_picture_as_png():
+    """Quality 75 keeps the picture: the JPEG's grey levels follow the PNG's closely, pixel by pixel."""
+    jpeg = np.asarray(image(CLIP, RenderSettings()).convert("L"), dtype=float)
+    png = np.asarray(image(CLIP, PNG).convert("L"), dtype=float)
+    assert np.abs(jpeg - png).mean() < 6
+    assert len(spectrogram_image(CLIP, RenderSettings(), RATE, 5)) < len(spectrogram_image(CLIP, PNG, RATE, 5)) / 2
+
+
+def test_the_axes_labels_are_big_enough_for_a_phone():
+    """12 pt at 100 dpi: the frame's digits are ~12 image pixels tall, ~8 CSS pixels in a 350-pixel box."""
     f = render.frame(RenderSettings(), 5, RATE)
-    inner = np.asarray(framed)[f.top : f.top + 384, f.left : f.left + 512]
-    np.testing.assert_array_equal(inner, np.asarray(bare))  # the clip's pixels, pasted unchanged
+    below = f.pixels[f.top + RenderSettings().plot_size[1] + 6 :]  # the tick labels and the axis title
+    dark_rows = np.flatnonzero((below < render.CMAP_LEVELS + 8).any(axis=1))
+    first_line = dark_rows[: np.argmax(np.diff(dark_rows) > 1) + 1] if len(dark_rows) > 1 else dark_rows
+    assert len(first_line) >= 11
 
 
 def test_fixed_db_range_policy_is_the_same_for_quiet_and_loud_clips():
-    rs = RenderSettings(axes=False, db_policy="fixed", db_low=60, db_high=160)
-    quiet = np.asarray(Image.open(io.BytesIO(spectrogram_png(CLIP // 100, rs, RATE, 5))))
-    loud = np.asarray(Image.open(io.BytesIO(spectrogram_png(CLIP, rs, RATE, 5))))
+    rs = RenderSettings(axes=False, db_policy="fixed", db_low=60, db_high=160, image_format="png")
+    quiet = np.asarray(image(CLIP // 100, rs))
+    loud = np.asarray(image(CLIP, rs))
     assert loud.mean() > quiet.mean() + 20
-    per_clip = RenderSettings(axes=False)
-    a = np.asarray(Image.open(io.BytesIO(spectrogram_png(CLIP // 100, per_clip, RATE, 5)))).astype(float)
-    b = np.asarray(Image.open(io.BytesIO(spectrogram_png(CLIP, per_clip, RATE, 5)))).astype(float)
+    per_clip = RenderSettings(axes=False, image_format="png")
+    a = np.asarray(image(CLIP // 100, per_clip)).astype(float)
+    b = np.asarray(image(CLIP, per_clip)).astype(float)
     assert abs(a.mean() - b.mean()) < 3  # percentiles follow the clip's own level
 
 
@@ -65,7 +105,8 @@ def test_spectrogram_shape_follows_nfft_overlap_and_band():
 
 
 @pytest.mark.parametrize("kwargs", [dict(nfft=1000), dict(overlap=1.0), dict(fmin=5000, fmax=4000),
-                                    dict(db_policy="auto"), dict(wav="mp3"), dict(db_low=5, db_high=5)])
+                                    dict(db_policy="auto"), dict(wav="mp3"), dict(db_low=5, db_high=5),
+                                    dict(image_format="gif"), dict(jpeg_quality=0), dict(width=60)])
 def test_bad_settings_say_what_is_wrong(kwargs):
     with pytest.raises(ValueError):
         RenderSettings(**kwargs)
@@ -80,3 +121,30 @@ def test_unknown_colour_map_is_refused():
 def test_wav_size_is_known_before_rendering(fmt):
     rs = RenderSettings(wav=fmt)
     assert len(wav_bytes(CLIP, rs, RATE)) == wav_size(rs, len(CLIP))
+
+
+def test_every_image_format_names_its_extension_and_type_once():
+    assert {f: (i.extension, i.content_type) for f, i in IMAGE_FORMATS.items()} == {
+        "jpeg": ("jpg", "image/jpeg"), "png": ("png", "image/png")}
+
+
+def test_audio_rate_resamples_the_wav_and_its_size_is_known_before():
+    rs = RenderSettings(audio_rate=16_000)
+    data = wav_bytes(CLIP, rs, RATE)
+    assert len(data) == wav_size(rs, len(CLIP), RATE) == 44 + 2 * 5 * 16_000
+    samples, rate = sf.read(io.BytesIO(data), dtype="int16")
+    assert rate == 16_000 and len(samples) == 5 * 16_000 and np.abs(samples).max() == 32767
+    t = np.arange(5 * RATE) / RATE
+    tone = (20_000 * np.sin(2 * np.pi * 1000 * t) + 10_000 * np.sin(2 * np.pi * 12_000 * t)).astype(np.int32)
+    low, _ = sf.read(io.BytesIO(wav_bytes(tone, rs, RATE)), dtype="float64")
+    spectrum = np.abs(np.fft.rfft(low))
+    freqs = np.fft.rfftfreq(len(low), 1 / 16_000)
+    assert abs(freqs[np.argmax(spectrum)] - 1000) < 1  # the call is kept; 12 kHz is filtered, not folded to 4 kHz
+    assert spectrum[np.abs(freqs - 4000) < 5].max() < spectrum.max() / 100
+    assert wav_size(RenderSettings(), len(CLIP), RATE) == wav_size(RenderSettings(), len(CLIP))  # default: source rate
+
+
+@pytest.mark.parametrize("kwargs", [dict(audio_rate=16_000, wav="int32-raw"), dict(audio_rate=100)])
+def test_audio_rates_that_make_no_sense_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        RenderSettings(**kwargs)

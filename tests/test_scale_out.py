@@ -197,7 +197,7 @@ def test_the_day_on_a_dask_cluster_gives_the_same_output_as_on_the_process_pool(
         assert "179 clips written" in r.stdout
     pool, dask = snapshot(outputs["pool"]), snapshot(outputs["dask"])
     assert set(pool) == set(dask)
-    clips = [k for k in pool if k.endswith((".png", ".wav"))]
+    clips = [k for k in pool if k.endswith((".jpg", ".wav"))]
     assert len(clips) == 2 * 179
     assert all(pool[k][1] == dask[k][1] for k in clips)  # byte for byte
     manifests = [json.loads((outputs[n] / "LJ01D" / "2019_01_12" / "whaledr-day.json").read_text()) for n in outputs]

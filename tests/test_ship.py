@@ -51,6 +51,7 @@ def objects(client, bucket_name) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.slow
 def test_a_day_ships_to_s3_and_the_app_database_and_a_rerun_uploads_nothing(
     synth_mirror, static_server, tmp_path, moto_url, bucket, rtdb
 ):
@@ -67,16 +68,16 @@ def test_a_day_ships_to_s3_and_the_app_database_and_a_rerun_uploads_nothing(
 
     ids = expected_ids()
     stored = objects(client, name)
-    clip_keys = {f"{FOLDER}/{i.replace('___', '/')}.{ext}" for i in ids for ext in ("png", "wav")}
+    clip_keys = {f"{FOLDER}/{i.replace('___', '/')}.{ext}" for i in ids for ext in ("jpg", "wav")}
     assert set(stored) == clip_keys | {f"{FOLDER}/LJ01D/2019_01_12/whaledr-day.json", f"{FOLDER}/whalemanifest.json"}
     for key in sorted(clip_keys)[::40]:
         head = client.head_object(Bucket=name, Key=key)
-        assert head["ContentType"] == ("image/png" if key.endswith(".png") else "audio/wav")
+        assert head["ContentType"] == ("image/jpeg" if key.endswith(".jpg") else "audio/wav")
     manifest = json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read())
     assert manifest == sorted(ids)
-    for sid in manifest:  # the app's own URL templates, {prefix}/{0}/{1}/{2}.png and .wav
+    for sid in manifest:  # the app's own URL templates, {prefix}/{0}/{1}/{2}.jpg and .wav
         parts = sid.split("___")
-        assert "{}/{}/{}/{}.png".format(FOLDER, *parts) in stored and "{}/{}/{}/{}.wav".format(FOLDER, *parts) in stored
+        assert "{}/{}/{}/{}.jpg".format(FOLDER, *parts) in stored and "{}/{}/{}/{}.wav".format(FOLDER, *parts) in stored
     assert db.data["sampleCounts"] == {**{i: 0 for i in ids}, "older___2018_01_01___x": 7}
     assert db.data["votes"] == {"u": {"x": 1}}
 
@@ -112,6 +113,7 @@ def assert_no_secret(tmp_path, outputs, client, bucket_name, secrets):
         assert all(secret.encode() not in b for b in bodies)
 
 
+@pytest.mark.slow
 def test_a_wrong_firebase_credential_is_a_clear_error_that_writes_nothing_and_leaks_nothing(
     synth_mirror, tmp_path, moto_url, bucket, rtdb
 ):
@@ -131,6 +133,7 @@ def test_a_wrong_firebase_credential_is_a_clear_error_that_writes_nothing_and_le
            recovered=0, named=0, finished_by_rerun=0, days=0, days_completed=0, objects_lost=0, secrets_leaked=0)
 
 
+@pytest.mark.slow
 def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, tmp_path, moto_url, bucket):
     client, name = bucket
     mirror = tmp_path / "mirror"
@@ -157,4 +160,96 @@ def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, t
     assert per_day[0] == expected_ids() and len(per_day[1]) > 150
     assert manifest == sorted(per_day[0] | per_day[1])
     stored = objects(client, name)
-    assert all(f"{FOLDER}/{sid.replace('___', '/')}.{e}" in stored for sid in manifest for e in ("png", "wav"))
+    assert all(f"{FOLDER}/{sid.replace('___', '/')}.{e}" in stored for sid in manifest for e in ("jpg", "wav"))
+
+
+# The live app's layout (DESIGN.md "The app contract"): bucket `whaledr`, prefix `megaptera`; here the
+# bucket is the test's own, on the moto server, and the templates are the live ones with its address.
+LEGACY = ["LJ01A___2018_03_02___OO_HYVM1__YDH_2018_03_02T10_15_30",  # made by whaledr/whalebooks
+          "LJ01C___2017_11_20___OO_HYEA1__YDH_2017_11_20T04_00_05",
+          "OO_HYVM1__YDH_2017_10_06T05_16_45"]  # an older ID without ___ (as in the live tutorial's images)
+
+
+@pytest.mark.slow
+def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, tmp_path, moto_url, bucket, rtdb):
+    """The app block holds the live templates (pointed at the moto bucket) and a service account; a
+    PNG run is refused before any work; the default run gives every new ID a square JPEG and a WAV where
+    the app's URL rule looks, keeps older samples in the manifest and the database, and tells the
+    database with a token minted from the service account; check-app then finds only the older
+    samples' objects missing; no secret shows anywhere."""
+    import boto3
+    from PIL import Image
+    from tokenserver import TokenEndpoint
+
+    from whaledr_core.app import AppConfig, fill, public_read_policy
+
+    client, name = bucket
+    google = TokenEndpoint()
+    try:
+        volunteers = {"sampleCounts": {LEGACY[0]: 9, LEGACY[2]: 4}, "votes": {"u": {LEGACY[0]: 1}},
+                      "userSeenSamples": {"u": {LEGACY[0]: 1}}}
+        db = rtdb(accepts=google.valid, data=json.loads(json.dumps(volunteers)))
+        client.put_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json", Body=json.dumps(LEGACY).encode(),
+                          ContentType="application/json")
+        key_file = tmp_path / "service-account.json"
+        key_file.write_text(json.dumps(google.service_account_info()))
+        base = f"{moto_url}/{name}/{FOLDER}"
+        app = AppConfig(manifest_url=f"{base}/whalemanifest.json", image_template=base + "/{0}/{1}/{2}.jpg",
+                        sound_template=base + "/{0}/{1}/{2}.wav", database_url=db.url)
+        outputs = [save_blocks(tmp_path, moto_url, name)]
+        r = run_cli("app-block", "--name", "live", "--manifest-url", app.manifest_url, "--image-template",
+                    app.image_template, "--sound-template", app.sound_template, "--database-url", db.url,
+                    "--service-account", str(key_file), env=blocks_env(tmp_path))
+        outputs.append(r)
+        assert r.returncode == 0 and "saved whaledr App block 'live'" in r.stdout, r.stdout + r.stderr
+        key_file.unlink()  # the block holds it now
+
+        run = ["run", DAY.isoformat(), "--source", str(synth_mirror), "--s3-block", "whaledr-s3", "--app", "live",
+               "--workers", "2", "--cache", str(tmp_path / "cache"), "-v"]
+        r = run_cli(*run[:-1], "--image-format", "png", env=run_env(tmp_path))  # without -v: the user's view
+        outputs.append(r)
+        assert r.returncode == 2, r.stdout + r.stderr
+        (line,) = r.stderr.strip().splitlines()
+        assert "extension: the app asks for image 'jpg', this run writes 'png'" in line
+        assert set(objects(client, name)) == {f"{FOLDER}/whalemanifest.json"}, "refused before any work"
+
+        r = run_cli(*run, env=run_env(tmp_path))
+        outputs.append(r)
+        assert r.returncode == 0 and "179 clips written" in r.stdout, r.stdout + r.stderr
+        ids = expected_ids()
+        manifest = json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read())
+        assert manifest == sorted(ids | set(LEGACY))
+        anonymous = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x",
+                                 aws_secret_access_key="y")
+        for sid in sorted(ids)[::30]:  # the app's own rule, then the object it names
+            image_bucket, image_key = fill(app.image_template, sid, "___").split(f"{moto_url}/")[1].split("/", 1)
+            obj = anonymous.get_object(Bucket=image_bucket, Key=image_key)
+            assert obj["ContentType"] == "image/jpeg"
+            with Image.open(obj["Body"]) as img:
+                assert (img.format, img.size) == ("JPEG", (512, 512))
+            sound_key = fill(app.sound_template, sid, "___").split(f"{moto_url}/{name}/")[1]
+            assert client.head_object(Bucket=name, Key=sound_key)["ContentType"] == "audio/wav"
+        assert db.data["sampleCounts"] == {**{i: 0 for i in ids}, LEGACY[0]: 9, LEGACY[2]: 4}
+        assert {k: v for k, v in db.data.items() if k != "sampleCounts"} == {
+            k: v for k, v in volunteers.items() if k != "sampleCounts"}
+        assert google.grants and not google.refused
+
+        r = run_cli("sync", "--s3-block", "whaledr-s3", "--app", "live", "-v", env=run_env(tmp_path))
+        outputs.append(r)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"app manifest: {len(ids) + len(LEGACY)} IDs; database: 1 IDs added" in r.stdout  # LEGACY[1]
+        assert json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read()) == (
+            sorted(ids | set(LEGACY)))
+
+        client.put_bucket_policy(Bucket=name, Policy=json.dumps(public_read_policy(name, FOLDER)))
+        r = run_cli("check-app", "--app", "live", env=run_env(tmp_path))
+        outputs.append(r)
+        assert r.returncode == 1, r.stdout + r.stderr
+        failing = {row.split()[0] for row in r.stdout.splitlines()[1:] if row.strip()}
+        assert failing == set(LEGACY), r.stdout  # every ID this pipeline made loads; the older ones are elsewhere
+        assert f"{len(ids) + len(LEGACY)} of {len(ids) + len(LEGACY)} samples checked" in r.stderr
+
+        secrets = [S3_SECRET, google.private_pem.splitlines()[5], *google.issued]
+        assert_no_secret(tmp_path, outputs, client, name, secrets)
+    finally:
+        google.stop()

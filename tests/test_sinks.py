@@ -129,3 +129,10 @@ def test_hidden_temporary_files_are_not_keys(tmp_path):
 def test_keys_cannot_escape_the_folder(tmp_path):
     with pytest.raises(ValueError):
         LocalSink(tmp_path / "out").put("../evil", b"x", "text/plain")
+
+
+def test_a_compare_and_swap_write_leaves_nothing_but_the_object(tmp_path):
+    """The published tree holds clips and manifests only: no lock file beside the app's manifest."""
+    sink = LocalSink(tmp_path)
+    assert sink.put_if("whalemanifest.json", b"[]", "application/json", None)
+    assert [p.name for p in tmp_path.iterdir()] == ["whalemanifest.json"]

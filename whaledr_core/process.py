@@ -14,12 +14,11 @@ from collections.abc import Callable, Iterable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .clips import BAD_FILE, ERROR, ClipSettings, FileUnit, BadFile, cut, read_file, window_start
+from .clips import BAD_FILE, ERROR, BadFile, ClipSettings, FileUnit, cut, read_file, window_start
 from .naming import clip_key, clip_stem, sample_id
-from .render import RenderSettings, spectrogram_png, wav_bytes
+from .render import RenderSettings, spectrogram_image, wav_bytes
 from .sinks import Sink
 
-PNG_TYPE = "image/png"
 WAV_TYPE = "audio/wav"
 
 
@@ -41,6 +40,7 @@ class FileResult:
     present: int = 0
     """Clips found complete in the sink and not rendered again."""
     png_bytes: int = 0
+    """Bytes of the clips' images, JPEG or PNG (the name stays: day manifests' totals carry it)."""
     wav_bytes: int = 0
     traces: int = 0
     duplicates: int = 0
@@ -68,15 +68,18 @@ def failed(unit: FileUnit, reason: str, error: str) -> FileResult:
     return r
 
 
-def stored_ids(existing: Mapping[str, int], prefix: str, ids: Iterable[str], wav_size: int) -> set[str]:
-    """IDs whose WAV has exactly the expected size and whose PNG is not empty.
+def stored_ids(
+    existing: Mapping[str, int], prefix: str, ids: Iterable[str], wav_size: int, image_ext: str
+) -> set[str]:
+    """IDs whose WAV has exactly the expected size and whose image (`image_ext`) is not empty.
 
     Both sinks write atomically, so anything else is a clip made with other settings (or by hand):
     it is rendered again rather than trusted.
     """
     return {
         sid for sid in ids
-        if existing.get(clip_key(prefix, sid, "wav")) == wav_size and existing.get(clip_key(prefix, sid, "png"), 0) > 0
+        if existing.get(clip_key(prefix, sid, "wav")) == wav_size
+        and existing.get(clip_key(prefix, sid, image_ext), 0) > 0
     }
 
 
@@ -95,7 +98,7 @@ def process_file(
 
     `next_path` gives the next file's local path; it is called only when a window runs into that
     file, since fetching it may mean a download. A clip is listed in the result only once both its
-    WAV and its PNG are stored.
+    WAV and its image are stored.
     """
     t_start = time.perf_counter()
     ids = clip_ids(unit, day, node, cs)
@@ -122,7 +125,8 @@ def process_file(
         r.next_missing = True
         return None
 
-    spent = {"png": 0.0, "wav": 0.0, "write": 0.0}
+    spent = {"image": 0.0, "wav": 0.0, "write": 0.0}
+    image = rs.image
     with _Storer(sink) as store:
         for w in cut(unit, data, cs, load_next if unit.next_file is not None else None):
             if w.reason is not None:
@@ -134,19 +138,19 @@ def process_file(
                 r.clips.append((sid, w.k, round(w.coverage, 6)))
                 continue
             t = time.perf_counter()
-            png = spectrogram_png(w.samples, rs, cs.sample_rate, cs.clip_seconds)
+            picture = spectrogram_image(w.samples, rs, cs.sample_rate, cs.clip_seconds)
             t1 = time.perf_counter()
             wav = wav_bytes(w.samples, rs, cs.sample_rate)
             t2 = time.perf_counter()
             store.add((sid, w.k, round(w.coverage, 6)), [
-                # WAV first: the PNG is what a volunteer sees, so it appears only with its sound beside it
+                # WAV first: the image is what a volunteer sees, so it appears only with its sound beside it
                 (clip_key(sink.prefix, sid, "wav"), wav, WAV_TYPE),
-                (clip_key(sink.prefix, sid, "png"), png, PNG_TYPE),
+                (clip_key(sink.prefix, sid, image.extension), picture, image.content_type),
             ])
-            spent["png"] += t1 - t
+            spent["image"] += t1 - t
             spent["wav"] += t2 - t1
             spent["write"] += time.perf_counter() - t2
-            r.png_bytes += len(png)
+            r.png_bytes += len(picture)
             r.wav_bytes += len(wav)
         t3 = time.perf_counter()
     spent["write"] += time.perf_counter() - t3
@@ -218,7 +222,7 @@ class _Storer:
         except Exception as e:
             self.failed.append((clip, f"{type(e).__name__}: {e}"))
 
-    def __enter__(self) -> "_Storer":
+    def __enter__(self) -> _Storer:
         return self
 
     def __exit__(self, *exc) -> None:

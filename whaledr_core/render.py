@@ -1,8 +1,8 @@
-"""A clip's spectrogram PNG and WAV, as bytes, in milliseconds rather than the original's seconds.
+"""A clip's spectrogram image (JPEG or PNG) and WAV, as bytes, in milliseconds rather than seconds.
 
 The original drew a matplotlib figure per clip (170-300 ms) of an FFT with a 21-sample hop (~8 s).
-Here one clip is one batched real FFT, a palette lookup and a fast PNG encode; labelled axes, when
-wanted, are drawn once per settings and each clip's pixels are pasted into that frame.
+Here one clip is one batched real FFT, a palette lookup and a fast JPEG (or PNG) encode; labelled axes,
+when wanted, are drawn once per settings and each clip's pixels are pasted into that frame.
 
 Defaults, chosen for volunteers looking for humpback and other baleen whale calls:
 - nfft 4096 at 64 kHz: 15.6 Hz bins and 64 ms windows, fine enough to separate fin whale 20 Hz
@@ -14,7 +14,14 @@ Defaults, chosen for volunteers looking for humpback and other baleen whale call
   its luminance rises monotonically, so louder is always brighter.
 - contrast per clip from percentiles 10 and 99.5 of its dB values: the noise floor goes dark
   whatever the sea state, and the few loudest cells (a call) go bright.
-- 512 x 384 plot area with time (s) and frequency (kHz) axes: volunteers can say "a call near 1 kHz".
+- a 512 x 512 image, axes included: the app shows it in a square box (`aspect-ratio=1` in
+  SwipesForScience's ImageSoundSwipe.vue), at most 500 CSS pixels wide and ~350 on a phone; the time (s)
+  and frequency (kHz) labels are drawn at 12 pt (~17 image pixels, ~11 CSS pixels on a phone) so that
+  volunteers can still say "a call near 1 kHz" there.
+- JPEG at quality 75 (~55 KB for a clip with a call, ~85 KB for pure white noise, the worst case):
+  what the live app asks for (`.jpg`). Side by side with quality 85 and 90 (73 and 90 KB), a call's
+  harmonics and a fin whale's 20 Hz pulses are as sharp and the axes' text as crisp; below ~60 the
+  noise floor turns into visible 8x8 blocks. A PNG of the same image is ~190 KB.
 """
 
 from __future__ import annotations
@@ -37,6 +44,25 @@ WAV_RAW = "int32-raw"
 
 
 @dataclass(frozen=True)
+class ImageFormat:
+    """How an image is encoded, the extension of its key and its Content-Type: one fact, kept together."""
+
+    name: str
+    extension: str
+    content_type: str
+
+
+IMAGE_FORMATS = {
+    "jpeg": ImageFormat("jpeg", "jpg", "image/jpeg"),  # the live app's templates end in .jpg
+    "png": ImageFormat("png", "png", "image/png"),
+}
+DEFAULT_JPEG_QUALITY = 75
+MARGINS = (62, 14, 12, 50)
+"""Left, right, top and bottom margins of the axes' frame in pixels: room for 12 pt labels."""
+AXES_FONT_PT = 12
+
+
+@dataclass(frozen=True)
 class RenderSettings:
     nfft: int = 4096
     overlap: float = 0.75
@@ -49,10 +75,17 @@ class RenderSettings:
     """Percentile (policy "percentile") or dB (policy "fixed") shown darkest."""
     db_high: float = 99.5
     width: int = 512
-    height: int = 384
+    height: int = 512
+    """The whole image, axes included: square, as the app shows it."""
     axes: bool = True
+    image_format: str = "jpeg"
+    """"jpeg" (the live app's `.jpg`) or "png"; the key's extension follows it."""
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
     wav: str = WAV_NORMALISED
     """"int16": mean removed, peak-normalised to full scale; "int32-raw": the counts as recorded."""
+    audio_rate: int | None = None
+    """The WAV's sampling rate; None keeps the source's. 16000 makes a clip a quarter of the size for
+    phones and still holds everything the 0-4 kHz image shows."""
 
     def __post_init__(self) -> None:
         if self.nfft < 16 or self.nfft & (self.nfft - 1):
@@ -67,8 +100,18 @@ class RenderSettings:
             raise ValueError("db_low must be below db_high")
         if self.wav not in (WAV_NORMALISED, WAV_RAW):
             raise ValueError(f"wav must be {WAV_NORMALISED!r} or {WAV_RAW!r}")
-        if self.width < 16 or self.height < 16:
-            raise ValueError("image too small")
+        if self.audio_rate is not None:
+            if self.audio_rate < 1000:
+                raise ValueError(f"audio rate {self.audio_rate} Hz is too low to listen to (at least 1000)")
+            if self.wav == WAV_RAW:
+                raise ValueError("int32-raw keeps the counts as recorded: it cannot be resampled (drop the audio rate)")
+        if self.image_format not in IMAGE_FORMATS:
+            raise ValueError(f"image format must be one of {', '.join(IMAGE_FORMATS)} (got {self.image_format!r})")
+        if not 1 <= self.jpeg_quality <= 95:
+            raise ValueError("jpeg_quality must be 1 to 95")
+        least = (MARGINS[0] + MARGINS[1] + 16, MARGINS[2] + MARGINS[3] + 16) if self.axes else (16, 16)
+        if self.width < least[0] or self.height < least[1]:
+            raise ValueError(f"image too small: at least {least[0]}x{least[1]} pixels")
 
     def check_rate(self, rate: int) -> None:
         """Settings that only make sense for some sampling rates: the band must sit below Nyquist."""
@@ -78,6 +121,18 @@ class RenderSettings:
     @property
     def hop(self) -> int:
         return max(1, int(round(self.nfft * (1 - self.overlap))))
+
+    @property
+    def image(self) -> ImageFormat:
+        return IMAGE_FORMATS[self.image_format]
+
+    @property
+    def plot_size(self) -> tuple[int, int]:
+        """Width and height of the spectrogram itself: the image less the axes' margins."""
+        if not self.axes:
+            return self.width, self.height
+        left, right, top, bottom = MARGINS
+        return self.width - left - right, self.height - top - bottom
 
 
 def bins(rs: RenderSettings, rate: int) -> tuple[int, int]:
@@ -149,58 +204,88 @@ def frame(rs: RenderSettings, clip_seconds: float, rate: int) -> Frame:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    left, right, top, bottom = 62, 14, 12, 46
-    W, H = rs.width + left + right, rs.height + top + bottom
+    left, _right, top, bottom = MARGINS
+    W, H = rs.width, rs.height
+    pw, ph = rs.plot_size
     dpi = 100
     fig = Figure(figsize=(W / dpi, H / dpi), dpi=dpi, facecolor="white")
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((left / W, bottom / H, rs.width / W, rs.height / H))
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((left / W, bottom / H, pw / W, ph / H))
+    ax.tick_params(labelsize=AXES_FONT_PT)
     lo, hi = bins(rs, rate)
     df = rate / rs.nfft
     ax.set_xlim(0, clip_seconds)
     ax.set_ylim((lo - 0.5) * df / 1000, (hi + 0.5) * df / 1000)
-    ax.set_xlabel("Time (s)")
-    ax.set_ylabel("Frequency (kHz)")
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
+    ax.set_xlabel("Time (s)", fontsize=AXES_FONT_PT, labelpad=2)
+    ax.set_ylabel("Frequency (kHz)", fontsize=AXES_FONT_PT, labelpad=2)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
     grey = rgba[..., :3].mean(axis=2)
     idx = (CMAP_LEVELS + np.round(grey / 255 * (FRAME_LEVELS - 1))).astype(np.uint8)
     return Frame(idx, left, top)
 
 
-def spectrogram_png(samples: np.ndarray, rs: RenderSettings, rate: int, clip_seconds: float) -> bytes:
+def spectrogram_image(samples: np.ndarray, rs: RenderSettings, rate: int, clip_seconds: float) -> bytes:
     db = spectrogram_db(samples, rs, rate)
-    return encode_png(to_levels(db, *db_limits(db, rs)), rs, rate, clip_seconds)
+    return encode_image(to_levels(db, *db_limits(db, rs)), rs, rate, clip_seconds)
 
 
-def encode_png(levels: np.ndarray, rs: RenderSettings, rate: int, clip_seconds: float) -> bytes:
-    """Palette indices -> the PNG a volunteer sees: resized to the plot area, pasted into the frame."""
+def encode_image(levels: np.ndarray, rs: RenderSettings, rate: int, clip_seconds: float) -> bytes:
+    """Palette indices -> the image a volunteer sees: resized to the plot area, pasted into the frame,
+    encoded in the settings' format."""
+    pw, ph = rs.plot_size
     img = Image.fromarray(np.ascontiguousarray(levels), mode="L")
-    if img.size != (rs.width, rs.height):
-        img = img.resize((rs.width, rs.height), Image.BILINEAR)
+    if img.size != (pw, ph):
+        img = img.resize((pw, ph), Image.Resampling.BILINEAR)
     if rs.axes:
         f = frame(rs, clip_seconds, rate)
         pixels = f.pixels.copy()
-        pixels[f.top : f.top + rs.height, f.left : f.left + rs.width] = np.asarray(img)
+        pixels[f.top : f.top + ph, f.left : f.left + pw] = np.asarray(img)
         img = Image.fromarray(pixels, mode="L")
-    img.putpalette(palette(rs.cmap))
     buf = io.BytesIO()
-    # level 1 with Huffman-only coding (zlib strategy 2): 3-5x faster than the default, ~10 % larger
-    img.save(buf, format="PNG", compress_level=1, compress_type=2)
+    if rs.image_format == "png":
+        img.putpalette(palette(rs.cmap))
+        # level 1 with Huffman-only coding (zlib strategy 2): 3-5x faster than the default, ~10 % larger
+        img.save(buf, format="PNG", compress_level=1, compress_type=2)
+    else:
+        rgb = Image.fromarray(_rgb_lut(rs.cmap)[np.asarray(img)], mode="RGB")
+        rgb.save(buf, format="JPEG", quality=rs.jpeg_quality)
     return buf.getvalue()
 
 
-def wav_samples(samples: np.ndarray, rs: RenderSettings) -> np.ndarray:
+@lru_cache(maxsize=8)
+def _rgb_lut(cmap: str) -> np.ndarray:
+    return np.frombuffer(palette(cmap), dtype=np.uint8).reshape(256, 3)
+
+
+def output_rate(rs: RenderSettings, rate: int) -> int:
+    return rs.audio_rate or rate
+
+
+def _resampled(x: np.ndarray, rate: int, to: int) -> np.ndarray:
+    """Polyphase resampling by the ratio to/rate in lowest terms, with its anti-aliasing filter."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(to, rate)
+    return resample_poly(x, to // g, rate // g)
+
+
+def wav_samples(samples: np.ndarray, rs: RenderSettings, rate: int | None = None) -> np.ndarray:
     """What goes into the WAV: documented so that a listener can get back to counts.
 
-    int16: `round((x - mean(x)) * 32767 / max|x - mean(x)|)`; int32-raw: the counts unchanged.
+    int16: `round((y - mean(y)) * 32767 / max|y - mean(y)|)` where y is the clip, resampled to
+    `audio_rate` when one is set; int32-raw: the counts unchanged.
     """
     if rs.wav == WAV_RAW:
         return samples.astype(np.int32, copy=False)
     x = samples.astype(np.float64)  # one buffer, worked on in place: a clip is 320,000 samples
+    if rate is not None and output_rate(rs, rate) != rate:
+        x = _resampled(x, rate, output_rate(rs, rate))
     x -= x.mean()
     peak = max(float(x.max()), -float(x.min()))
     if peak == 0:
@@ -213,16 +298,20 @@ def wav_samples(samples: np.ndarray, rs: RenderSettings) -> np.ndarray:
 WAV_HEADER_BYTES = 44
 
 
-def wav_size(rs: RenderSettings, n_samples: int) -> int:
-    """Bytes of a clip's WAV: known before rendering, so a stored WAV of another size is not trusted."""
+def wav_size(rs: RenderSettings, n_samples: int, rate: int | None = None) -> int:
+    """Bytes of a clip's WAV: known before rendering, so a stored WAV of another size is not trusted.
+    `rate` is the source's; it matters only with an `audio_rate`."""
+    if rate is not None and output_rate(rs, rate) != rate:
+        n_samples = -(-n_samples * output_rate(rs, rate) // rate)  # resample_poly's length: ceil(n * up / down)
     return WAV_HEADER_BYTES + n_samples * (4 if rs.wav == WAV_RAW else 2)
 
 
 def wav_bytes(samples: np.ndarray, rs: RenderSettings, rate: int) -> bytes:
     """A canonical 44-byte-header PCM WAV, written directly: ~10x cheaper than going through libsndfile."""
-    data = wav_samples(samples, rs).astype("<i4" if rs.wav == WAV_RAW else "<i2", copy=False)
+    data = wav_samples(samples, rs, rate).astype("<i4" if rs.wav == WAV_RAW else "<i2", copy=False)
     width = data.dtype.itemsize
     body = data.tobytes()
+    rate = output_rate(rs, rate)
     header = struct.pack(
         "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(body), b"WAVE", b"fmt ", 16, 1, 1,
         rate, rate * width, width, 8 * width, b"data", len(body),

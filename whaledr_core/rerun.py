@@ -44,7 +44,8 @@ def plan_rerun(
     ids = {u.file.name: frozenset(clip_ids(u, plan.day, node, cs).values()) for u in plan.units}
     if overwrite:
         return RerunPlan({}, list(plan.units), {name: frozenset() for name in ids})
-    stored = stored_ids(existing, prefix, set().union(*ids.values()), wav_size(rs, cs.window))
+    stored = stored_ids(existing, prefix, set().union(*ids.values()), wav_size(rs, cs.window, cs.sample_rate),
+                        rs.image.extension)
     reused = manifest.reusable(previous, plan, cs, rs, stored)
     todo = [u for u in plan.units if u.file.name not in reused]
     return RerunPlan(reused, todo, {u.file.name: ids[u.file.name] & stored for u in todo})

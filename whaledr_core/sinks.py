@@ -15,7 +15,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-
 DEFAULT_UPLOAD_CONCURRENCY = 16
 """Parallel PUTs per worker process: enough to hide ~50 ms round trips behind ~15 ms of rendering
 per clip, few enough to stay clear of S3's per-prefix request rates with several workers."""
@@ -99,12 +98,16 @@ class LocalSink:
     def put_if(self, key: str, data: bytes, content_type: str, version: str | None) -> bool:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(f".{path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # the check and the write, as one step for every writer
+        # the lock is taken on the folder itself: a lock file would sit in the published tree for good
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)  # the check and the write, as one step for every writer
             if self.get_versioned(key)[1] != version:
                 return False
             self.put(key, data, content_type)
             return True
+        finally:
+            os.close(folder)  # closing the last descriptor releases the lock
 
 
 class S3Sink:

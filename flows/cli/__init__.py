@@ -20,7 +20,9 @@ app.command()(run.demo)
 app.command()(days.backfill)
 app.command()(days.serve)
 app.command()(blocks.blocks)
+app.command("app-block")(blocks.app_block)
 app.command()(app_commands.sync)
+app.command("check-app")(app_commands.check_app)
 app.command()(data.synth)
 
 

@@ -22,6 +22,7 @@ def backfill(
     out: o.Out = o.DEFAULT_OUT,
     s3_block: o.S3Block = None,
     firebase_block: o.FirebaseBlock = None,
+    app: o.AppBlock = None,
     overwrite: o.Overwrite = False,
     deployment: Annotated[str | None, typer.Option(
         help="Run each day as a flow run of this deployment (e.g. whaledr-day/day), spread over its pool's "
@@ -55,17 +56,20 @@ def backfill(
     quiet(verbose)
     from ..server import prefect_api
 
-    output, app = Output(folder=str(out), s3_block=s3_block), App(firebase_block=firebase_block)
+    try:
+        output, app_group = Output(folder=str(out), s3_block=s3_block), App(block=app, firebase_block=firebase_block)
+    except ValueError as e:
+        o.fail(o.one_line(e))
     with prefect_api():
         from ..backfill import backfill_flow
         from ..progress import listening
 
-        sink = open_blocks(output, app)
+        sink = open_blocks(output, app_group)
         if deployment:
             _check_deployment(deployment)
         with ProgressBar() as listener, listening(listener):
             state = backfill_flow(start=first, end=last, hydrophones=nodes, overwrite=overwrite, source=source,
-                                  output=output, app=app, dask_address=dask_address, deployment=deployment,
+                                  output=output, app=app_group, dask_address=dask_address, deployment=deployment,
                                   concurrency=concurrency, max_days=len(days), return_state=True)
         for day in days:
             for node in nodes:
@@ -94,6 +98,7 @@ def serve(
         help="Output folder, when no --s3-block. [default: prefect.yaml's]")] = None,
     s3_block: o.S3Block = None,
     firebase_block: o.FirebaseBlock = None,
+    app: o.AppBlock = None,
     source: o.Source = None,
     port: Annotated[int, typer.Option(
         help="Port of the Prefect server and UI started when PREFECT_API_URL is not set.")] = 4200,
@@ -108,7 +113,8 @@ def serve(
     output = {k: v for k, v in dict(folder=str(out) if out else None, s3_block=s3_block).items() if v is not None}
     overrides = {k: v for k, v in dict(hydrophones=nodes, source=checked_source(source) if source else None,
                                        output=output or None,
-                                       app={"firebase_block": firebase_block} if firebase_block else None).items()
+                                       app={k: v for k, v in dict(block=app, firebase_block=firebase_block).items()
+                                            if v} or None).items()
                  if v is not None}
     deployments = served(overrides)
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends the server too

@@ -47,14 +47,20 @@ def checked_source(source: str | None) -> str:
     return source
 
 
-def open_blocks(output: Output, app: App) -> Sink:
-    """The output's sink, and the app's block loaded once: a misnamed block costs a line, not a started run."""
+def open_blocks(output: Output, app: App, rendering: Rendering | None = None) -> Sink:
+    """The output's sink, and the app's block loaded once: a misnamed block, or keys the app would not
+    find, cost a line (exit 2), not a started run."""
+    from whaledr_core.render import RenderSettings
+
+    from ..app import check_target
     from ..targets import BlockMissing, firebase
 
     try:
         sink = output.open()
         if app.firebase_block:
             firebase(app.firebase_block)
+        if app.block:
+            check_target(app.block, output, rendering.render_settings() if rendering else RenderSettings())
     except (BlockMissing, ValueError) as e:
         fail(one_line(e))
     return sink
@@ -76,7 +82,7 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
         from ..day import day_flow
         from ..progress import listening
 
-        sink = open_blocks(output, app)
+        sink = open_blocks(output, app, rendering)
         flow = day_flow.with_options(
             task_runner=ProcessPoolTaskRunner(max_workers=workers))  # type: ignore[arg-type]  # as in flows.day
         with ProgressBar() as listener, listening(listener):

@@ -27,6 +27,9 @@ S3Block = Annotated[str | None, typer.Option(
     help="Upload to the bucket of this saved S3Bucket block instead of --out (see `whaledr blocks`).")]
 FirebaseBlock = Annotated[str | None, typer.Option(
     help="Then add the new IDs to the app's Realtime Database through this saved block.")]
+AppBlock = Annotated[str | None, typer.Option(
+    "--app", help="Saved whaledr App block (`whaledr app-block`): keys are checked against its templates before "
+                  "any work, and new IDs go to its database in its schema.")]
 UploadConcurrency = Annotated[int, typer.Option(help="Parallel uploads per worker process.")]
 PublicRead = Annotated[bool, typer.Option(help="Upload with the public-read ACL (for buckets that use ACLs).")]
 CacheControl = Annotated[str | None, typer.Option(

@@ -24,6 +24,7 @@ def run(
     out: o.Out = o.DEFAULT_OUT,
     s3_block: o.S3Block = None,
     firebase_block: o.FirebaseBlock = None,
+    app: o.AppBlock = None,
     upload_concurrency: o.UploadConcurrency = o.DEFAULT_UPLOADS,
     public_read: o.PublicRead = False,
     cache_control: o.CacheControl = None,
@@ -40,9 +41,14 @@ def run(
         help="Contrast from this clip's dB percentiles LOW,HIGH.")] = f"{_R.db_low:g},{_R.db_high:g}",
     db_range: Annotated[str | None, typer.Option(
         help="Fixed contrast in dB, LOW,HIGH (instead of percentiles).")] = None,
-    size: Annotated[str, typer.Option(help="Plot area in pixels, WIDTHxHEIGHT.")] = f"{_R.width}x{_R.height}",
+    size: Annotated[str, typer.Option(help="Whole image in pixels, axes included, WIDTHxHEIGHT (the app shows "
+                                           "a square).")] = f"{_R.width}x{_R.height}",
+    image_format: Annotated[str, typer.Option(
+        help="jpeg (the live app's .jpg) or png; the key's extension follows it.")] = _R.image_format,
     axes: Annotated[bool, typer.Option(help="Labelled time and frequency axes around the plot.")] = _R.axes,
     wav: Annotated[str, typer.Option(help="int16 (mean removed, peak-normalised) or int32-raw (counts).")] = _R.wav,
+    audio_rate: Annotated[int | None, typer.Option(
+        help="Resample the WAV to this rate in Hz, e.g. 16000 for phones. [default: the source's]")] = None,
     dask_address: o.DaskAddress = None,
     verbose: o.Verbose = False,
 ) -> None:
@@ -62,18 +68,20 @@ def run(
         o.fail("--workers must be at least 1")
     try:  # every setting is checked here, so that a mistake costs a line, not a started run
         rendering = Rendering(clip_seconds=clip_seconds, nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax, cmap=cmap,
-                              db_policy=policy, db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav)
+                              db_policy=policy, db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav,
+                              image_format=image_format, audio_rate=audio_rate)
         rendering.clip_settings()
         rendering.render_settings().check_rate(SAMPLE_RATE)
         palette(cmap)
         output = Output(folder=str(out), s3_block=s3_block, upload_concurrency=upload_concurrency,
                         public_read=public_read, cache_control=cache_control)
+        app_group = App(block=app, firebase_block=firebase_block)
     except ValueError as e:  # pydantic's ValidationError is one too
         o.fail(o.one_line(e))
     source = checked_source(source)
     downloads = Downloads(cache=str(cache) if cache else None, keep=keep_downloads)
-    raise typer.Exit(run_day(day, node, source, output, App(firebase_block=firebase_block), downloads, rendering,
-                             overwrite, dask_address, workers, verbose))
+    raise typer.Exit(run_day(day, node, source, output, app_group, downloads, rendering, overwrite, dask_address,
+                             workers, verbose))
 
 
 def demo(
