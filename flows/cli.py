@@ -427,11 +427,15 @@ def synth(
     truncated: Annotated[bool, typer.Option(help="Cut the last file in the middle of a record.")] = False,
     addendum: Annotated[bool, typer.Option(help="Put the last file in the day's addendum/ folder.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    era: Annotated[Optional[str], typer.Option(help="Names and traces of 2015, 2019, 2023 or 2025. [default: 2025, today's server]")] = None,
 ) -> None:
     """Write a synthetic OOI mirror: serve it with `python -m http.server --directory DIR`."""
     day = _date(date)
     from whaledr_core.catalog import UnknownHydrophone, get_hydrophone
-    from whaledr_core.synth import SynthOptions, write_day
+    from whaledr_core.synth import ERAS, SynthOptions, write_day
+
+    if era is not None and era not in ERAS:
+        _fail(f"unknown era {era!r}; known: {', '.join(ERAS)}")
 
     try:
         h = get_hydrophone(hydrophone)
@@ -442,7 +446,7 @@ def synth(
         _fail("--files must be 1 to 288")
     written = write_day(directory, h, day, SynthOptions(files=files, first=t, gap_seconds=gap_seconds,
                                                        fragmented=fragmented, truncated=truncated,
-                                                       addendum=addendum, seed=seed))
+                                                       addendum=addendum, seed=seed, **({"era": era} if era else {})))
     size = sum(p.stat().st_size for p in written)
     typer.echo(f"wrote {len(written)} files ({size / 1e6:.0f} MB) for {h.node} {day} under {directory}")
 
