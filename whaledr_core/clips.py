@@ -293,39 +293,87 @@ def _drop_duplicates(items: list[tuple[int, np.ndarray]]) -> tuple[list[tuple[in
 
 
 def _place(items: list[tuple[int, np.ndarray]], tol: int, notes: list[str]) -> list[Segment]:
-    """Runs of packets, each packet placed where the previous ended unless its label jumps beyond `tol`."""
+    """Runs of packets without a hole, each on the day's axis.
+
+    A packet follows the one before when its label is the same (a shared start) or lies within `tol`
+    of where the run expects it (its first label, moved by the mean jitter seen so far); a larger
+    jump ends the run. The first run starts at its first label, as OOI's own concatenation does. A
+    later run starts after a hole, and one jittered label would misplace it by up to the jitter: its
+    start is the median of its labels less their offsets, and, when the file's packets share one
+    size, the hole is rounded to whole lost packets.
+    """
     if any(b < a - tol for (a, _), (b, _) in zip(items, items[1:])):
         items = sorted(items, key=lambda x: x[0])  # stable: jittered neighbours keep the file's order
         notes.append("traces out of time order in the file: taken in the order of their start labels")
-    segments: list[Segment] = []
-    parts: list[np.ndarray] = []
-    seg_start = cursor = label_before = 0
-    overlaps = gaps = shared = 0
-    for i, (start, data) in enumerate(items):
-        if i == 0:
-            seg_start, cursor, parts = start, start + len(data), [data]
-        elif start == label_before or abs(start - cursor) <= tol:
-            shared += start == label_before
-            parts.append(data)
-            cursor += len(data)
-        elif start > cursor:
-            gaps += 1
-            segments.append(Segment(seg_start, np.concatenate(parts)))
-            seg_start, cursor, parts = start, start + len(data), [data]
+    runs: list[_Run] = []
+    overlaps = shared = 0
+    label_before = None
+    for start, data in items:
+        run = runs[-1] if runs else None
+        if run is None:
+            runs.append(_Run(start, data))
+        elif start == label_before:
+            shared += 1
+            run.add(data, None)
+        elif abs(start - run.expected()) <= tol:
+            run.add(data, start)
+        elif start > run.expected():
+            runs.append(_Run(start, data))
         else:  # overlaps what we have by more than the jitter: keep only what is new
             overlaps += 1
-            new = data[cursor - start :]
+            new = data[run.expected() - start :]
             if len(new):
-                parts.append(new)
-                cursor += len(new)
+                run.add(new, None)
         label_before = start
-    segments.append(Segment(seg_start, np.concatenate(parts) if len(parts) > 1 else parts[0]))
+    packet = _packet_size(items)
+    segments = [Segment(runs[0].label, runs[0].samples())]
+    for run in runs[1:]:
+        estimate = run.label + int(np.median(run.deviations))
+        start = estimate
+        if packet:
+            lost = round((estimate - segments[-1].end) / packet)
+            if lost >= 1 and abs(estimate - segments[-1].end - lost * packet) <= packet // 4:
+                start = segments[-1].end + lost * packet
+        segments.append(Segment(start, run.samples()))
     if shared:
         notes.append(f"{shared + 1} traces carry the first packet's start time (OOI's 2023 driver): concatenated "
                      "in file order, so the timing after the first packet is inferred")
-    if gaps or overlaps:
-        notes.append(f"{gaps} gaps and {overlaps} overlaps between traces beyond the jitter tolerance")
+    if len(runs) > 1 or overlaps:
+        notes.append(f"{len(runs) - 1} gaps and {overlaps} overlaps between traces beyond the jitter tolerance")
     return segments
+
+
+class _Run:
+    """Packets that follow one another, and how far each label strayed from where it was expected."""
+
+    def __init__(self, label: int, data: np.ndarray) -> None:
+        self.label = label
+        self.parts = [data]
+        self.length = len(data)
+        self.deviations = [0]
+        self._sum = 0
+
+    def expected(self) -> int:
+        return self.label + self.length + self._sum // len(self.deviations)
+
+    def add(self, data: np.ndarray, label: int | None) -> None:
+        if label is not None:
+            self.deviations.append(label - self.label - self.length)
+            self._sum += self.deviations[-1]
+        self.parts.append(data)
+        self.length += len(data)
+
+    def samples(self) -> np.ndarray:
+        return np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
+
+
+def _packet_size(items: list[tuple[int, np.ndarray]]) -> int | None:
+    """The size most packets share (the last one of a file may be short), or None."""
+    if len(items) < 3:
+        return None
+    sizes, counts = np.unique([len(d) for _, d in items], return_counts=True)
+    best = int(np.argmax(counts))
+    return int(sizes[best]) if counts[best] >= 0.8 * len(items) else None
 
 
 def _int32(data: np.ndarray) -> np.ndarray:
