@@ -44,9 +44,9 @@ def main() -> None:
             codes, start = listing.parse_name(path.name)
             raw = listing.RawFile(str(path), path.name, start, path.stat().st_size, True, codes)
             unit = plan_day(DAY, [raw], cs).units[0]
-            decode = best(lambda: clips.read_file(str(path), DAY, cs))
-            whole = best(lambda: process_file(unit, str(path), None, DAY, h.node, LocalSink(Path(tmp, "out", era)),
-                                              cs, rs))
+            sink = LocalSink(Path(tmp, "out", era))
+            decode = best(lambda p=path: clips.read_file(str(p), DAY, cs))
+            whole = best(lambda p=path, u=unit, s=sink: process_file(u, str(p), None, DAY, h.node, s, cs, rs))
             traces = clips.read_file(str(path), DAY, cs).traces
             figures[era] = {"traces": traces, "decode_s": round(decode, 3), "file_s": round(whole, 3)}
     one = figures["2019"]

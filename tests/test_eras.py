@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import RATE, run_cli
 
 from whaledr_core import clips, listing, manifest
 from whaledr_core.catalog import get_hydrophone
@@ -24,8 +25,6 @@ from whaledr_core.process import process_file
 from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import LocalSink
 from whaledr_core.synth import SynthOptions, write_day
-
-from conftest import RATE, run_cli
 
 H = get_hydrophone("LJ01D")
 DAY = dt.date(2025, 5, 24)
@@ -186,9 +185,8 @@ def test_a_128_khz_day_of_1_minute_files_is_resampled_to_64_khz(tmp_path):
     m = run([Path(f.url) for f in files], tmp_path, day)
     assert m["complete"] and m["totals"]["clips"] == 36  # 3 minutes of data: 36 clips, not 3 x 60
     assert "resampled to 64000 Hz" in notes_of(m, written[0])
-    from scipy.signal import resample_poly
-
     from obspy import read
+    from scipy.signal import resample_poly
 
     fd = clips.read_file(str(written[1]), day, CS)
     source = np.concatenate([tr.data for tr in read(str(written[1]))]).astype(np.float32)
@@ -214,8 +212,10 @@ def test_256_khz_gives_clips_and_a_rate_that_is_no_multiple_is_a_bad_file(tmp_pa
 
 ERA_DAYS = {"2015": dt.date(2015, 9, 3), "2019": dt.date(2019, 1, 12), "2023": dt.date(2023, 8, 10),
             "2025": dt.date(2025, 5, 24)}
-ERA_NAME = {"2015": "OO-HYEA2--YDH.{:%Y-%m-%dT%H:%M:%S.%f}.mseed", "2019": "OO-HYEA2--YDH-{:%Y-%m-%dT%H:%M:%S.%f}.mseed",
-            "2023": "OO-HYEA2--YDH-{:%Y-%m-%dT%H:%M:%S.%f}Z.mseed", "2025": "OO-HYEA2--YDH-{:%Y-%m-%dT%H:%M:%S.%f}Z.mseed"}
+ERA_NAME = {"2015": "OO-HYEA2--YDH.{:%Y-%m-%dT%H:%M:%S.%f}.mseed",
+            "2019": "OO-HYEA2--YDH-{:%Y-%m-%dT%H:%M:%S.%f}.mseed",
+            "2023": "OO-HYEA2--YDH-{:%Y-%m-%dT%H:%M:%S.%f}Z.mseed",
+            "2025": "OO-HYEA2--YDH-{:%Y-%m-%dT%H:%M:%S.%f}Z.mseed"}
 
 
 @pytest.mark.slow

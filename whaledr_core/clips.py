@@ -228,7 +228,8 @@ def assemble(stream, day: dt.date, cs: ClipSettings) -> FileData:
     at_rate = [tr for tr in mine if abs(float(tr.stats.sampling_rate) - rate) < 1e-6]
     other = len(mine) - len(at_rate)
     if factor > 1:
-        notes.append(f"recorded at {rate:g} Hz: resampled to {cs.sample_rate} Hz by scipy.signal.resample_poly (1/{factor})")
+        notes.append(f"recorded at {rate:g} Hz: resampled to {cs.sample_rate} Hz by scipy.signal.resample_poly "
+                     f"(1/{factor})")
 
     day0 = _ns(midnight(day))
     native = int(round(rate))
@@ -302,7 +303,7 @@ def _place(items: list[tuple[int, np.ndarray]], tol: int, notes: list[str]) -> l
     start is the median of its labels less their offsets, and, when the file's packets share one
     size, the hole is rounded to whole lost packets.
     """
-    if any(b < a - tol for (a, _), (b, _) in zip(items, items[1:])):
+    if any(b < a - tol for (a, _), (b, _) in zip(items, items[1:], strict=False)):
         items = sorted(items, key=lambda x: x[0])  # stable: jittered neighbours keep the file's order
         notes.append("traces out of time order in the file: taken in the order of their start labels")
     runs: list[_Run] = []

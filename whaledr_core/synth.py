@@ -133,7 +133,7 @@ def file_name(h: Hydrophone, start: dt.datetime, era: str = DEFAULT_ERA) -> str:
 
 def write_day(root: str | Path, h: Hydrophone, day: dt.date, opts: SynthOptions = SynthOptions()) -> list[Path]:
     """Write one day's files for `h` under `root` and refresh every index page; return the files."""
-    from obspy import Stream, Trace, UTCDateTime
+    from obspy import Stream, UTCDateTime
 
     root = Path(root)
     folder = root / h.day_paths(day)[0]
@@ -263,11 +263,13 @@ def write_indexes(root: str | Path) -> None:
             '   <tr><th valign="top"><img src="/icons/blank.gif" alt="[ICO]"></th><th><a href="?C=N;O=D">Name</a></th>'
             '<th><a href="?C=M;O=A">Last modified</a></th><th><a href="?C=S;O=A">Size</a></th>'
             '<th><a href="?C=D;O=A">Description</a></th></tr>\n   <tr><th colspan="5"><hr></th></tr>\n'
-            f'<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td><td><a href="{parent}">Parent Directory</a></td>'
+            '<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td>'
+            f'<td><a href="{parent}">Parent Directory</a></td>'
             '<td>&nbsp;</td><td align="right">  - </td><td>&nbsp;</td></tr>\n'
             + "".join(rows)
             + '   <tr><th colspan="5"><hr></th></tr>\n</table>\n'
-            "<address>Apache/2.4.37 (Red Hat Enterprise Linux) Server at rawdata.oceanobservatories.org Port 443</address>\n"
+            "<address>Apache/2.4.37 (Red Hat Enterprise Linux) Server at rawdata.oceanobservatories.org "
+            "Port 443</address>\n"
             "</body></html>\n"
         )
         Path(folder, "index.html").write_text(page)
@@ -279,6 +281,7 @@ def _row(icon: str, alt: str, name: str, path: Path, size: str) -> str:
     href = ("./" if colon >= 0 and (slash < 0 or colon < slash) else "") + quote(name, safe="/:@&=+$,-_.!~*'()")
     shown = name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 3] + "..>"
     return (
-        f'<tr><td valign="top"><img src="{icon}" alt="{alt}"></td><td><a href="{html.escape(href)}">{html.escape(shown)}</a>'
-        f'</td><td align="right">{mtime}  </td><td align="right">{size}</td><td>&nbsp;</td></tr>\n'
+        f'<tr><td valign="top"><img src="{icon}" alt="{alt}"></td>'
+        f'<td><a href="{html.escape(href)}">{html.escape(shown)}</a></td>'
+        f'<td align="right">{mtime}  </td><td align="right">{size}</td><td>&nbsp;</td></tr>\n'
     )
