@@ -197,3 +197,22 @@ def test_a_name_in_the_day_folder_and_in_addendum_is_used_once_and_the_note_says
     (folder / "addendum" / name).write_bytes(b"x" * 3_000_000)  # the same size: the day folder's copy
     _, (f,) = listing.list_day(str(tmp_path), h, day)
     assert "/addendum/" not in f.url and "listed first" in f.note
+
+
+def test_apache_pre_form_page_without_htmltable():
+    """mod_autoindex's FancyIndexing without HTMLTable: one `<pre>` of rows, the size after the date."""
+    page = (
+        '<html><body><h1>Index of /files/CE02SHBP/LJ01D/HYDBBA106/2025/05/24</h1><pre>'
+        '<img src="/icons/blank.gif" alt="Icon "> <a href="?C=N;O=D">Name</a>                    '
+        '<a href="?C=M;O=A">Last modified</a>      <a href="?C=S;O=A">Size</a>  <a href="?C=D;O=A">Description</a><hr>'
+        '<img src="/icons/back.gif" alt="[PARENTDIR]"> <a href="/files/CE02SHBP/LJ01D/HYDBBA106/2025/05/">Parent '
+        'Directory</a>                             -   \n'
+        '<img src="/icons/unknown.gif" alt="[   ]"> <a href="./OO-HYEA2--YDH-2025-05-24T23:55:00.000000Z.mseed">'
+        'OO-HYEA2--YDH-2025-0..&gt;</a> 2025-05-25 00:00   36M  \n'
+        '<img src="/icons/image2.gif" alt="[IMG]"> <a href="./OO-HYEA2--YDH-2025-05-24T23:55:00.000000Z.png">'
+        'OO-HYEA2--YDH-2025-0..&gt;</a> 2025-05-25 00:14   88K  \n<hr></pre></body></html>\n'
+    )
+    page_url = "https://rawdata.oceanobservatories.org/files/CE02SHBP/LJ01D/HYDBBA106/2025/05/24/"
+    files, folders = listing.parse_index(page, page_url)
+    assert [(f.name, f.size) for f in files] == [("OO-HYEA2--YDH-2025-05-24T23:55:00.000000Z.mseed", 36 * 1024**2)]
+    assert folders == []
