@@ -148,7 +148,7 @@ def test_traces_that_do_not_add_up_are_placed_by_time_with_a_tolerance(tmp_path)
     head = {"network": "OO", "station": "HYEA2", "location": "", "channel": "YDH", "sampling_rate": RATE}
     a, b = ramp(4 * RATE), ramp(4 * RATE, 99)
     st = Stream([Trace(a, {**head, "starttime": UTCDateTime(T0)}),
-                 Trace(b, {**head, "starttime": UTCDateTime(T0) + 4.01}),  # 10 ms late: within 20 ms
+                 Trace(b, {**head, "starttime": UTCDateTime(T0) + 4.3}),  # 0.3 s late: label jitter
                  Trace(b, {**head, "starttime": UTCDateTime(T0) + 9.0})])  # a real gap
     fd = clips.assemble(st, DAY, CS)
     assert [len(s.data) for s in fd.segments] == [8 * RATE, 4 * RATE]
@@ -205,8 +205,11 @@ def test_truncated_file_gives_what_it_holds_and_says_it_is_short(tmp_path):
     p = write_mseed(tmp_path / mseed_name(T0), T0, ramp(20 * RATE))
     with open(p, "r+b") as fh:
         fh.truncate(p.stat().st_size // 2 + 1000)  # mid-record
-    plan, results, m, _ = run_files([p], tmp_path)
-    (r,) = results
-    assert r.status == "ok" and any("holds" in n for n in r.notes)
+    t1 = T0 + dt.timedelta(seconds=20)  # the next file says how long this one should have been
+    nxt = write_mseed(tmp_path / mseed_name(t1), t1, ramp(20 * RATE))
+    plan, results, m, _ = run_files([p, nxt], tmp_path)
+    r = results[0]
+    assert r.status == "ok" and any("holds" in n and "truncated, or gaps" in n for n in r.notes), r.notes
+    assert not any("holds" in n for n in results[1].notes)  # the last file: nothing says it is short
     assert 0 < len(r.clips) < 4
     assert m["totals"]["clips"] * 5 + m["totals"]["skipped_seconds"] == 86_400

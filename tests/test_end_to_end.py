@@ -74,7 +74,7 @@ def test_day_over_http_to_a_folder_then_a_rerun_renders_nothing(synth_mirror, st
     from obspy import read
 
     files = sorted(synth_mirror.rglob("*.mseed"))
-    a, b = (read(str(f))[0].data.astype(np.float64) for f in files[1:])
+    a, b = (np.concatenate([tr.data for tr in read(str(f))]).astype(np.float64) for f in files[1:])  # packets
     start_b = round((2 * 300 + 2.5 + 15e-6) * RATE)  # day index of file 3's first sample
     source = np.concatenate([a[-(start_b - 600 * RATE):], b[: 605 * RATE - start_b]])
     x = source - source.mean()

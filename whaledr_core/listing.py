@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
@@ -23,10 +23,22 @@ from .naming import ChannelCodes
 EXTRA_FOLDERS = ("addendum",)
 """Subfolders of a day folder that hold more of the same day's data."""
 
+# The three forms of the OOI raw data server's names (DESIGN.md "The data"; ooipy issue 174 and the
+# rawdata server's paths): `OO-HYVM2--YDH.2015-09-03T23:53:17.272250.mseed` (before mid-December
+# 2015, a dot before the time), `OO-HYEA2--YDH-2019-01-12T00:00:00.000015.mseed` (late 2015 to 2023)
+# and `OO-HYEA2--YDH-2025-05-24T23:55:00.000000Z.mseed` (the June 2023 driver, a trailing `Z`).
 _NAME = re.compile(
-    r"^(?P<net>[A-Za-z0-9]{1,2})-(?P<sta>[A-Za-z0-9]{1,5})-(?P<loc>[A-Za-z0-9]{0,2})-(?P<cha>[A-Za-z0-9]{1,3})-"
-    r"(?P<start>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)\.mseed$"
+    r"^(?P<net>[A-Za-z0-9]{1,2})-(?P<sta>[A-Za-z0-9]{1,5})-(?P<loc>[A-Za-z0-9]{0,2})-(?P<cha>[A-Za-z0-9]{1,3})[-.]"
+    r"(?P<start>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)Z?\.mseed$"
 )
+NAME_FORMS = (
+    "NET-STA-LOC-CHA.YYYY-MM-DDTHH:MM:SS.ffffff.mseed, NET-STA-LOC-CHA-YYYY-MM-DDTHH:MM:SS.ffffff.mseed "
+    "or the same with a trailing Z"
+)
+"""What a data file's name may look like, for the error that names one that is none of these."""
+UNPARSED_START = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+"""The start given to a `.mseed` file whose name says none: it sorts after every real file."""
+_NO_CODES = ChannelCodes("", "", "", "")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -46,6 +58,10 @@ class RawFile:
     """Bytes; exact when the page (or disk) gives bytes, rounded when it gives `36M`."""
     size_exact: bool
     codes: ChannelCodes
+    problem: str | None = None
+    """Why the file cannot be used at all (a name in no known form); it is then a failed file of the day."""
+    note: str | None = None
+    """What the listing had to decide about it (a name listed twice: which copy, and why)."""
 
     @property
     def exact_size(self) -> int | None:
@@ -65,12 +81,29 @@ class RawFile:
 
 
 def parse_name(name: str) -> tuple[ChannelCodes, dt.datetime] | None:
-    """Codes and start time from `OO-HYEA2--YDH-2019-01-12T15:10:00.000015.mseed`, or None."""
+    """Codes and start time from a name in any of the server's three forms, or None."""
     m = _NAME.match(name)
     if not m:
         return None
     start = dt.datetime.fromisoformat(m["start"]).replace(tzinfo=dt.timezone.utc)
     return ChannelCodes(m["net"], m["sta"], m["loc"], m["cha"]), start
+
+
+def is_data_name(name: str) -> bool:
+    """A name the server would only give a miniSEED data file: it must parse, or the day says so."""
+    return name.lower().endswith(".mseed")
+
+
+def listed_file(url: str, name: str, size: int | None, exact: bool) -> RawFile | None:
+    """The record of one listed name: None for what is not data (plots, text), a file with a
+    `problem` for a `.mseed` name in no known form, so that a renaming on the server is loud."""
+    if not is_data_name(name):
+        return None
+    parsed = parse_name(name)
+    if parsed is None:
+        problem = f"file name in no known OOI form ({NAME_FORMS})"
+        return RawFile(url, name, UNPARSED_START, size, exact, _NO_CODES, problem=problem)
+    return RawFile(url, name, parsed[1], size, exact, parsed[0])
 
 
 def parse_size(text: str) -> tuple[int | None, bool]:
@@ -131,6 +164,8 @@ def parse_index(html: str, page_url: str) -> tuple[list[RawFile], list[str]]:
     for href, tail in p.links:
         if not href or href.startswith(("?", "#", "mailto:")):
             continue
+        if _SCHEME_LIKE.match(href) and not _SCHEME.match(href):
+            href = "./" + href  # `NAME:...` unprefixed would read as a URL scheme; Apache adds the `./`
         url = urljoin(page_url, href)
         if not url.startswith(page_url) or url == page_url:
             continue  # parent directory, icons, other hosts
@@ -138,13 +173,17 @@ def parse_index(html: str, page_url: str) -> tuple[list[RawFile], list[str]]:
         if rel.endswith("/") and "/" not in rel[:-1]:
             folders.append(url)
             continue
-        name = rel.rsplit("/", 1)[-1]
-        parsed = parse_name(name) if "/" not in rel else None
-        if parsed is None:
-            continue
-        size, exact = _size_from_tail(tail, name)
-        files.append(RawFile(url, name, parsed[1], size, exact, parsed[0]))
+        if "/" in rel:
+            continue  # deeper than this folder
+        size, exact = _size_from_tail(tail, rel)
+        f = listed_file(url, rel, size, exact)
+        if f is not None:
+            files.append(f)
     return files, folders
+
+
+_SCHEME = re.compile(r"^(?:https?|ftp|mailto):", re.IGNORECASE)
+_SCHEME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def _size_from_tail(tail: str, name: str) -> tuple[int | None, bool]:
@@ -154,10 +193,26 @@ def _size_from_tail(tail: str, name: str) -> tuple[int | None, bool]:
 
 
 def _sorted_unique(files: list[RawFile]) -> list[RawFile]:
-    seen: dict[str, RawFile] = {}
+    """Each name once, in time order; a name listed twice (day folder and `addendum/`) is one file.
+
+    The copy used is the larger one (the other may be a partial delivery the addendum completes);
+    on equal or unknown sizes, the one listed first (the day folder's). The choice is in its note.
+    """
+    by_name: dict[str, list[RawFile]] = {}
     for f in files:
-        seen.setdefault(f.name, f)  # a name listed twice (main folder and addendum) is one file
-    return sorted(seen.values(), key=lambda f: (f.start, f.name))
+        by_name.setdefault(f.name, []).append(f)
+    chosen = []
+    for copies in by_name.values():
+        best = max(copies, key=lambda f: f.size if f.size is not None else -1)  # max keeps the first on ties
+        if len(copies) > 1:
+            sizes = {f.size for f in copies}
+            why = ("the larger copy" if len(sizes) > 1 and None not in sizes
+                   else "the copy listed first (the day folder's), as the sizes do not tell them apart")
+            others = ", ".join(f"{f.url} ({f.size} bytes)" for f in copies if f is not best)
+            best = replace(best, note=f"listed {len(copies)} times; used {best.url} ({best.size} bytes), {why}; "
+                                      f"not used: {others}")
+        chosen.append(best)
+    return sorted(chosen, key=lambda f: (f.start, f.name))
 
 
 def list_http_day(
@@ -199,10 +254,10 @@ def list_local_day(base: str, paths: list[str]) -> tuple[str | None, list[RawFil
             if not d.is_dir():
                 continue
             for entry in os.scandir(d):
-                parsed = parse_name(entry.name)
-                if parsed and entry.is_file():
-                    size = entry.stat().st_size
-                    files.append(RawFile(str(Path(entry.path).resolve()), entry.name, parsed[1], size, True, parsed[0]))
+                if entry.is_file():
+                    f = listed_file(str(Path(entry.path).resolve()), entry.name, entry.stat().st_size, True)
+                    if f is not None:
+                        files.append(f)
         return str(folder), _sorted_unique(files)
     return None, []
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .clips import BAD_FILE, ERROR, BadFile, ClipSettings, FileUnit, cut, read_file, window_start
+from .clips import BAD_FILE, ERROR, BadFile, ClipSettings, FileUnit, cut, read_file, shortfall_note, window_start
 from .naming import clip_key, clip_stem, sample_id
 from .render import RenderSettings, spectrogram_image, wav_bytes
 from .sinks import Sink
@@ -101,6 +101,8 @@ def process_file(
     WAV and its image are stored.
     """
     t_start = time.perf_counter()
+    if unit.file.problem is not None:  # listed, but unusable as such: a failed file, never a silent skip
+        return failed(unit, BAD_FILE, f"{unit.file.name}: {unit.file.problem}")
     ids = clip_ids(unit, day, node, cs)
     r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
     t0 = time.perf_counter()
@@ -112,8 +114,13 @@ def process_file(
         return out
     decode = time.perf_counter() - t0
     r.traces, r.duplicates, r.notes = data.traces, data.duplicates, list(data.notes)
+    if unit.file.note:
+        r.notes.insert(0, unit.file.note)
     if data.other_rate:
         r.notes.append(f"{data.other_rate} traces at another sampling rate ignored")
+    short = shortfall_note(unit, data, day, cs)
+    if short:
+        r.notes.append(short)
 
     def load_next():
         where = next_path() if next_path is not None and unit.next_file is not None else None

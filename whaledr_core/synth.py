@@ -1,10 +1,13 @@
-"""A synthetic OOI mirror: realistic 64 kHz Steim2 miniSEED laid out as the raw data server lays it out.
+"""A synthetic OOI mirror: realistic Steim2 miniSEED laid out as the raw data server lays it out.
 
 There is no internet on our machines, and tests, the demo and the benchmarks must run anyway. So we
-write what the server holds, with the same quirks: fractional start times, irregular starts after a
-gap, fragmented multi-trace files with jittering timestamps, a truncated file, `.png` files beside the
-data, an `addendum/` folder and an Apache-style `index.html` in every folder, so that
-`python -m http.server --directory DIR` looks to our listing code like the real server.
+write what the server holds, with the same quirks: each era's file names and trace structure,
+fractional start times, irregular starts after a gap, jittering packet labels, a truncated file,
+`.png` files beside the data, an `addendum/` folder and an `index.html` in every folder built by
+Apache 2.4 mod_autoindex's rules, so that `python -m http.server --directory DIR` looks to our
+listing code like the real server. No page of the real server could be captured (no internet): the
+facts followed are in DESIGN.md "The data", from ooipy issue 174, the history of OOI's
+mi-instrument hydrophone driver and the rawdata server's paths quoted there.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -22,6 +26,35 @@ from .clips import midnight
 
 FRACTION = dt.timedelta(microseconds=15)
 """OOI's files start a few microseconds after the minute; so do ours."""
+
+
+@dataclass(frozen=True)
+class Era:
+    """What the server's files looked like in one period (DESIGN.md "The data")."""
+
+    separator: str
+    """Before the time in a name: `.` before mid-December 2015 (`OO-HYVM2--YDH.2015-09-03T23:53:17.272250.mseed`),
+    `-` since (`OO-HYEA2--YDH-2019-01-12T00:00:00.000015.mseed`)."""
+    zulu: bool
+    """A trailing `Z`, since the June 2023 driver (`OO-HYEA2--YDH-2025-05-24T23:55:00.000000Z.mseed`)."""
+    traces: str
+    """"one" trace per file (before 7 June 2023); "shared": one per packet, all carrying the first
+    packet's start (June to about December 2023); "packets": one per packet, labels jittering by up
+    to ~0.25 s (since). ooipy issue 174 and the mi-instrument driver's history."""
+
+
+ERAS: dict[str, Era] = {
+    "2015": Era(".", False, "one"),
+    "2019": Era("-", False, "one"),
+    "2023": Era("-", True, "shared"),
+    "2025": Era("-", True, "packets"),
+}
+DEFAULT_ERA = "2025"
+"""The server as it is today, so that the demo and the tests exercise today's data."""
+PACKET_SECONDS = 0.25
+"""One packet of the hydrophone's driver (ooipy issue 174: ~1,200 per 5-minute file)."""
+JITTER_SECONDS = 0.25
+"""How far a packet's start label strays from its true time in the per-packet era."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +71,15 @@ class SynthOptions:
     addendum: bool = False
     """The last file is put in the day's `addendum/` folder."""
     seed: int = 0
+    era: str = DEFAULT_ERA
+    """One of `ERAS`: the names and trace structure of that period. The day's folder form follows
+    the date (catalog: `11-HYDBBA106` before February 2025, `HYDBBA106` since)."""
+    rate: int = SAMPLE_RATE
+    """LJ01D recorded at 128 and 256 kHz, in 1-minute files, from 24 to 28 June 2025."""
+
+    def __post_init__(self) -> None:
+        if self.era not in ERAS:
+            raise ValueError(f"unknown era {self.era!r}; known: {', '.join(ERAS)}")
 
 
 def station_code(h: Hydrophone) -> str:
@@ -84,18 +126,19 @@ def _events(x: np.ndarray, rate: int, t0: float, *, period: float, length: float
         t_ev += period
 
 
-def file_name(h: Hydrophone, start: dt.datetime) -> str:
-    return f"OO-{station_code(h)}--YDH-{start:%Y-%m-%dT%H:%M:%S.%f}.mseed"
+def file_name(h: Hydrophone, start: dt.datetime, era: str = DEFAULT_ERA) -> str:
+    e = ERAS[era]
+    return f"OO-{station_code(h)}--YDH{e.separator}{start:%Y-%m-%dT%H:%M:%S.%f}{'Z' if e.zulu else ''}.mseed"
 
 
 def write_day(root: str | Path, h: Hydrophone, day: dt.date, opts: SynthOptions = SynthOptions()) -> list[Path]:
     """Write one day's files for `h` under `root` and refresh every index page; return the files."""
-    from obspy import Stream, Trace, UTCDateTime
+    from obspy import Stream, UTCDateTime
 
     root = Path(root)
     folder = root / h.day_paths(day)[0]
     folder.mkdir(parents=True, exist_ok=True)
-    rate, n = SAMPLE_RATE, opts.file_seconds * SAMPLE_RATE
+    rate, n = opts.rate, opts.file_seconds * opts.rate
     start = midnight(day) + dt.timedelta(hours=opts.first.hour, minutes=opts.first.minute) + FRACTION
     written: list[Path] = []
     for i in range(opts.files):
@@ -106,14 +149,13 @@ def write_day(root: str | Path, h: Hydrophone, day: dt.date, opts: SynthOptions 
         data = signal(n, rate, t0, rng)
         header = {"network": "OO", "station": station_code(h), "location": "", "channel": "YDH",
                   "sampling_rate": rate, "starttime": UTCDateTime(start)}
+        traces = _traces(data, header, ERAS[opts.era].traces, rng)
         if opts.fragmented and i == 0:
-            traces = _fragments(data, header, rng)
-        else:
-            traces = [Trace(data=data, header=header)]
+            traces = _fragments(data, header, rng) if len(traces) == 1 else _duplicate(traces, 4)
         last = i == opts.files - 1
         target = folder / "addendum" if (opts.addendum and last) else folder
         target.mkdir(exist_ok=True)
-        path = target / file_name(h, start)
+        path = target / file_name(h, start, opts.era)
         Stream(traces).write(str(path), format="MSEED", encoding="STEIM2", reclen=4096)
         if opts.truncated and last:
             size = path.stat().st_size
@@ -121,9 +163,31 @@ def write_day(root: str | Path, h: Hydrophone, day: dt.date, opts: SynthOptions 
                 fh.truncate(size * 6 // 10 + 1234)  # mid-record
         written.append(path)
         start += dt.timedelta(seconds=opts.file_seconds)
-    (folder / f"{file_name(h, midnight(day))[:-6]}.png").write_bytes(b"\x89PNG\r\n\x1a\n not a real plot")
+    (folder / f"{file_name(h, midnight(day), opts.era)[:-6]}.png").write_bytes(b"\x89PNG\r\n\x1a\n not a real plot")
     write_indexes(root)
     return written
+
+
+def _traces(data: np.ndarray, header: dict, structure: str, rng: np.random.Generator) -> list:
+    """The file's samples as its era's driver wrote them: one trace, or one per packet."""
+    from obspy import Trace
+
+    if structure == "one":
+        return [Trace(data=data, header=header)]
+    rate = header["sampling_rate"]
+    packet = int(PACKET_SECONDS * rate)
+    out = []
+    for offset in range(0, len(data), packet):
+        h = dict(header)
+        if structure == "packets" and offset:  # the first label is the file's start; the others jitter
+            h["starttime"] = header["starttime"] + offset / rate + float(rng.uniform(-JITTER_SECONDS, JITTER_SECONDS))
+        out.append(Trace(data=data[offset:offset + packet], header=h))  # "shared": every label the first's
+    return out
+
+
+def _duplicate(traces: list, i: int) -> list:
+    """Packet `i` sent twice, as seen in OOI data."""
+    return [*traces[: i + 1], traces[i].copy(), *traces[i + 1 :]]
 
 
 def _fragments(data: np.ndarray, header: dict, rng: np.random.Generator) -> list:
@@ -139,57 +203,85 @@ def _fragments(data: np.ndarray, header: dict, rng: np.random.Generator) -> list
         h["starttime"] = header["starttime"] + offset / header["sampling_rate"] + jitter
         out.append(Trace(data=p.copy(), header=h))
         offset += len(p)
-    # a duplicated packet, as seen in OOI data
-    out.insert(5, Trace(data=out[4].data.copy(), header=dict(out[4].stats)))
-    return out
+    return _duplicate(out, 4)
 
 
-def human_size(n: int) -> str:
-    """Apache's rounded sizes: `24`, `5.2M`, `36M`."""
-    size, unit = float(n), ""
-    for unit in ("", "K", "M", "G"):
-        if size < 1024 or unit == "G":
-            break
-        size /= 1024
-    if unit == "":
-        return str(n)
-    return f"{size:.1f}{unit}" if size < 10 else f"{size:.0f}{unit}"
+def apr_strfsize(size: int) -> str:
+    """A size as Apache's autoindex prints it: APR's apr_strfsize (`120 `, `5.2M`, ` 36M`)."""
+    if size < 0:
+        return "  - "
+    if size < 973:
+        return f"{size:3d} "
+    units = "KMGTPE"
+    o = 0
+    while True:
+        remain = size & 1023
+        size >>= 10
+        if size >= 973:
+            o += 1
+            continue
+        if size < 9 or (size == 9 and remain < 973):
+            remain = (remain * 5 + 256) // 512
+            if remain >= 10:
+                size, remain = size + 1, 0
+            return f"{size}.{remain}{units[o]}"
+        if remain >= 512:
+            size += 1
+        return f"{size:3d}{units[o]}"
+
+
+NAME_WIDTH = 23
+"""mod_autoindex's default NameWidth: longer names are shown cut to 20 characters and `..>`."""
+HEADER = ('<p>Raw data of the <a href="https://oceanobservatories.org/">Ocean Observatories Initiative</a>; '
+          'see the data policy there.</p>\n')
+"""A header with a link to another site, as a page may carry (DESIGN.md)."""
 
 
 def write_indexes(root: str | Path) -> None:
-    """An Apache autoindex page in every folder under `root`, as the OOI server shows them."""
+    """An autoindex page in every folder under `root`, as Apache 2.4 writes them with FancyIndexing
+    and HTMLTable (mod_autoindex's rules): sort links `?C=N;O=D`, a parent link by absolute path,
+    names with a `:` linked as `./NAME` (ap_os_escape_path), shown cut to NameWidth, sizes by
+    apr_strfsize, folders first. The mirror's root stands for `https://rawdata.oceanobservatories.org/files`."""
     root = Path(root)
     for folder, dirs, files in os.walk(root):
-        rel = "/" + Path(folder).relative_to(root).as_posix().strip(".").strip("/")
-        rel = "/files" + (rel if rel != "/" else "") + "/"
+        rel = Path(folder).relative_to(root).as_posix()
+        path = "/files/" + ("" if rel == "." else rel + "/")
         rows = []
         for d in sorted(dirs):
-            rows.append(_row("[DIR]", d + "/", Path(folder, d), "-"))
+            rows.append(_row("/icons/folder.gif", "[DIR]", d + "/", Path(folder, d), "  - "))
         for f in sorted(files):
             if f == "index.html":
                 continue
             p = Path(folder, f)
-            rows.append(_row("[   ]", f, p, human_size(p.stat().st_size)))
-        title = html.escape(rel.rstrip("/") or "/")
+            icon, alt = ("/icons/image2.gif", "[IMG]") if f.endswith(".png") else ("/icons/unknown.gif", "[   ]")
+            rows.append(_row(icon, alt, f, p, apr_strfsize(p.stat().st_size)))
+        title = html.escape(path.rstrip("/") or "/")
+        parent = path.rstrip("/").rsplit("/", 1)[0] + "/"
         page = (
             '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<html>\n <head>\n'
-            f"  <title>Index of {title}</title>\n </head>\n <body>\n<h1>Index of {title}</h1>\n  <table>\n"
+            f"  <title>Index of {title}</title>\n </head>\n <body>\n{HEADER}<h1>Index of {title}</h1>\n  <table>\n"
             '   <tr><th valign="top"><img src="/icons/blank.gif" alt="[ICO]"></th><th><a href="?C=N;O=D">Name</a></th>'
             '<th><a href="?C=M;O=A">Last modified</a></th><th><a href="?C=S;O=A">Size</a></th>'
             '<th><a href="?C=D;O=A">Description</a></th></tr>\n   <tr><th colspan="5"><hr></th></tr>\n'
-            '<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td><td><a href="../">Parent Directory</a></td>'
+            '<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td>'
+            f'<td><a href="{parent}">Parent Directory</a></td>'
             '<td>&nbsp;</td><td align="right">  - </td><td>&nbsp;</td></tr>\n'
             + "".join(rows)
-            + '   <tr><th colspan="5"><hr></th></tr>\n</table>\n</body></html>\n'
+            + '   <tr><th colspan="5"><hr></th></tr>\n</table>\n'
+            "<address>Apache/2.4.37 (Red Hat Enterprise Linux) Server at rawdata.oceanobservatories.org "
+            "Port 443</address>\n"
+            "</body></html>\n"
         )
         Path(folder, "index.html").write_text(page)
 
 
-def _row(alt: str, name: str, path: Path, size: str) -> str:
+def _row(icon: str, alt: str, name: str, path: Path, size: str) -> str:
     mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-    icon = "/icons/folder.gif" if alt == "[DIR]" else "/icons/unknown.gif"
-    href = html.escape("./" + name, quote=True)
+    colon, slash = name.find(":"), name.find("/")
+    href = ("./" if colon >= 0 and (slash < 0 or colon < slash) else "") + quote(name, safe="/:@&=+$,-_.!~*'()")
+    shown = name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 3] + "..>"
     return (
-        f'<tr><td valign="top"><img src="{icon}" alt="{alt}"></td><td><a href="{href}">{html.escape(name)}</a></td>'
-        f'<td align="right">{mtime}  </td><td align="right">{size:>4}</td><td>&nbsp;</td></tr>\n'
+        f'<tr><td valign="top"><img src="{icon}" alt="{alt}"></td>'
+        f'<td><a href="{html.escape(href)}">{html.escape(shown)}</a></td>'
+        f'<td align="right">{mtime}  </td><td align="right">{size}</td><td>&nbsp;</td></tr>\n'
     )

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from whaledr_core.synth import DEFAULT_ERA
+
 from . import options as o
 from .local import hydrophone_nodes
 
@@ -24,11 +26,14 @@ def synth(
     truncated: Annotated[bool, typer.Option(help="Cut the last file in the middle of a record.")] = False,
     addendum: Annotated[bool, typer.Option(help="Put the last file in the day's addendum/ folder.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    era: Annotated[str, typer.Option(
+        help="Names, folders and traces of the server in 2015, 2019, 2023 or 2025 (README, \"Data from every "
+             "era\").")] = DEFAULT_ERA,
 ) -> None:
     """Write a synthetic OOI mirror: serve it with `python -m http.server --directory DIR`."""
     day = o.parse_date(date)
     from whaledr_core.catalog import get_hydrophone
-    from whaledr_core.synth import SynthOptions, write_day
+    from whaledr_core.synth import ERAS, SynthOptions, write_day
 
     (node,) = hydrophone_nodes([hydrophone] if hydrophone else None)
     h = get_hydrophone(node)
@@ -38,8 +43,10 @@ def synth(
         o.fail(str(e))
     if not 1 <= files <= 288:
         o.fail("--files must be 1 to 288")
+    if era not in ERAS:
+        o.fail(f"unknown era {era!r}; known: {', '.join(ERAS)}")
     written = write_day(directory, h, day, SynthOptions(files=files, first=t, gap_seconds=gap_seconds,
                                                        fragmented=fragmented, truncated=truncated,
-                                                       addendum=addendum, seed=seed))
+                                                       addendum=addendum, seed=seed, era=era))
     size = sum(p.stat().st_size for p in written)
     typer.echo(f"wrote {len(written)} files ({size / 1e6:.0f} MB) for {h.node} {day} under {directory}")
