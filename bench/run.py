@@ -171,7 +171,8 @@ def original(mirror: Path, n_clips: int) -> dict[str, float] | None:
         plt.close(fig)
         wav = io.BytesIO()
         y = x - x.mean()
-        sf.write(wav, (y / np.abs(y).max() * (2**31 - 1)).astype(np.int32), cs.sample_rate, format="WAV", subtype="PCM_32")
+        full_scale = (y / np.abs(y).max() * (2**31 - 1)).astype(np.int32)
+        sf.write(wav, full_scale, cs.sample_rate, format="WAV", subtype="PCM_32")
     per = (time.perf_counter() - t0) / len(windows)
     return {"clips": len(windows), "seconds_per_clip": round(per, 3)}
 

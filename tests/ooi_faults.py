@@ -1,4 +1,5 @@
-"""An OOI-style server on loopback that misbehaves on cue: the mirror's index pages, file bodies that drop, stall, come short, or answer 500/503/429/404, and listings that change.
+"""An OOI-style server on loopback that misbehaves on cue: the mirror's index pages, file bodies that
+drop, stall, come short, or answer 500/503/429/404, and listings that change.
 
 `faults[name]` is a list of actions served to the next requests for that file name, one per request;
 `missing` names files that answer 404 (while listed) until removed; `hidden` names files that the
@@ -12,6 +13,7 @@ import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
 
 class FaultyOOI:
     def __init__(self, folder: Path) -> None:

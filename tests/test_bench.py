@@ -22,7 +22,8 @@ def test_bench_runs_on_two_files_and_prints_its_json(tmp_path):
     assert result["files"] == 2
     # the flow, its HTTP twin and the bare loop did the same work
     assert result["flow"]["clips"] == result["flow_http"]["clips"] == result["bare"]["clips"] == 120
-    assert set(result["stages_ms_per_clip"]) == {"decode", "spectrogram", "scaling", "image_encode", "wav_encode", "writes", "total"}
+    assert set(result["stages_ms_per_clip"]) == {"decode", "spectrogram", "scaling", "image_encode", "wav_encode",
+                                                 "writes", "total"}
     assert all(v > 0 for v in result["stages_ms_per_clip"].values())
     assert result["original"]["clips"] == 1 and result["figures"]["original_over_ours"] > 1
     assert 0 < result["figures"]["peak_worker_rss_mib"] < 24 * 1024

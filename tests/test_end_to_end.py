@@ -152,7 +152,8 @@ def test_a_day_without_data_exits_1_and_says_so(synth_mirror, tmp_path):
     assert "Traceback" not in r.stderr + r.stdout
 
 
-def test_a_listed_file_that_answers_404_is_named_and_a_later_rerun_finishes_the_day(mirror_copy, static_server, tmp_path, env):
+def test_a_listed_file_that_answers_404_is_named_and_a_later_rerun_finishes_the_day(
+        mirror_copy, static_server, tmp_path, env):
     last = sorted(mirror_copy.rglob("*.mseed"))[-1]  # the addendum file, into which file 2's last window runs
     kept = tmp_path / "kept.mseed"
     last.rename(kept)  # still listed by index.html: the server answers 404

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RATE, run_cli
 
 from whaledr_core import clips, listing, manifest
 from whaledr_core.catalog import get_hydrophone
@@ -26,9 +25,11 @@ from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import LocalSink
 from whaledr_core.synth import SynthOptions, write_day
 
+from conftest import RATE, run_cli
+
 H = get_hydrophone("LJ01D")
 DAY = dt.date(2025, 5, 24)
-T0 = dt.datetime(2025, 5, 24, 3, 0, 0, 15, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2025, 5, 24, 3, 0, 0, 15, tzinfo=dt.UTC)
 CS = ClipSettings()
 RS = RenderSettings(axes=False, width=64, height=48, nfft=1024)
 HEAD = {"network": "OO", "station": "HYEA2", "location": "", "channel": "YDH"}

@@ -198,7 +198,8 @@ def test_bad_data_each_file_gets_its_own_error_and_the_day_goes_on(tmp_path):
     by_kind = {kinds[n]: clips_by_file.get(n, 0) for n in kinds if kinds[n] != "good"}
     assert by_kind["1,000+ fragments"] == 60 and by_kind["duplicated overlapping packets"] == 60
     assert 20 <= by_kind["truncated record"] < 60  # what the readable records hold, the rest skipped as short/gap
-    assert "truncated, or gaps" in " ".join(note for n in kinds if kinds[n] == "truncated record" for note in files[n]["notes"])
+    truncated = [note for n in kinds if kinds[n] == "truncated record" for note in files[n]["notes"]]
+    assert "truncated, or gaps" in " ".join(truncated)
     reasons = {s["reason"] for s in m["skipped"] if kinds.get(s.get("file")) in EXPECTED_BAD}
     assert reasons == {"bad_file"}
     assert m["totals"]["clip_seconds"] + m["totals"]["skipped_seconds"] == 86400
@@ -212,11 +213,11 @@ def test_bad_data_each_file_gets_its_own_error_and_the_day_goes_on(tmp_path):
 
 def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_stored(
         synth_mirror, static_server, tmp_path, moto_url, bucket):
+    from whaledr_core.render import RenderSettings, wav_size
+
     from s3proxy import FaultyS3Proxy
     from test_end_to_end import expected_ids
     from test_ship import FOLDER, objects, run_env, save_blocks
-
-    from whaledr_core.render import RenderSettings, wav_size
 
     client, name = bucket
     proxy = FaultyS3Proxy(moto_url, fail_every=4, cut_every=9)
@@ -230,7 +231,8 @@ def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_st
         proxy.stop()
     assert proxy.failed >= 50 and proxy.cut >= 20, (proxy.failed, proxy.cut)
     stored = objects(client, name)
-    day = json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/{DAY_DIR.as_posix()}/whaledr-day.json")["Body"].read())
+    day_key = f"{FOLDER}/{DAY_DIR.as_posix()}/whaledr-day.json"
+    day = json.loads(client.get_object(Bucket=name, Key=day_key)["Body"].read())
     app = set(json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read()))
     listed = {c["id"] for c in day["clips"]}
     assert listed == app == expected_ids()

@@ -24,7 +24,7 @@ def test_apache_autoindex_page_gives_mseed_files_sorted_with_fractions_and_sizes
     ]
     by_name = {f.name: f for f in files}
     late = by_name["OO-HYEA1--YDH-2019-01-12T03:05:17.250015.mseed"]
-    assert late.start == dt.datetime(2019, 1, 12, 3, 5, 17, 250015, tzinfo=dt.timezone.utc)
+    assert late.start == dt.datetime(2019, 1, 12, 3, 5, 17, 250015, tzinfo=dt.UTC)
     assert late.url == PAGE_URL + late.name
     assert late.size == int(5.2 * 1024**2) and not late.size_exact
     assert by_name["OO-HYEA1--YDH-2019-01-12T00:00:00.000015.mseed"].size == 37 * 1024**2
@@ -62,7 +62,7 @@ def test_synthetic_mirror_over_http_looks_like_the_server(synth_mirror, static_s
     assert len(files) == 3 and "/addendum/" in files[-1].url
     local_folder, local_files = listing.list_day(str(synth_mirror), get_hydrophone("LJ01D"), DAY)
     assert [f.name for f in local_files] == [f.name for f in files]
-    for remote, local in zip(files, local_files):
+    for remote, local in zip(files, local_files, strict=True):
         assert remote.start == local.start
         assert abs(remote.size - local.size) <= 0.05 * local.size  # the page rounds, the disk is exact
 
@@ -73,7 +73,8 @@ def test_missing_day_lists_nothing_and_missing_folder_source_is_an_error(synth_m
         listing.list_day(str(tmp_path / "nope"), get_hydrophone("LJ01D"), DAY)
 
 
-@pytest.mark.parametrize("code", ["LJ01D", "lj01d", "CE02SHBP-LJ01D-11-HYDBBA106", "CE02SHBP-LJ01D-HYDBBA106", "HYDBBA106"])
+@pytest.mark.parametrize("code", ["LJ01D", "lj01d", "CE02SHBP-LJ01D-11-HYDBBA106", "CE02SHBP-LJ01D-HYDBBA106",
+                                  "HYDBBA106"])
 def test_hydrophone_lookup(code):
     h = get_hydrophone(code)
     assert (h.site, h.node, h.instrument, h.legacy_instrument) == ("CE02SHBP", "LJ01D", "HYDBBA106", "11-HYDBBA106")
@@ -82,7 +83,8 @@ def test_hydrophone_lookup(code):
 def test_folder_forms_follow_the_rename():
     h = get_hydrophone("LJ01C")
     assert h.day_paths(dt.date(2019, 1, 12))[0] == "CE04OSBP/LJ01C/11-HYDBBA105/2019/01/12/"
-    assert h.day_paths(dt.date(2025, 6, 1)) == ["CE04OSBP/LJ01C/HYDBBA105/2025/06/01/", "CE04OSBP/LJ01C/11-HYDBBA105/2025/06/01/"]
+    assert h.day_paths(dt.date(2025, 6, 1)) == ["CE04OSBP/LJ01C/HYDBBA105/2025/06/01/",
+                                                "CE04OSBP/LJ01C/11-HYDBBA105/2025/06/01/"]
 
 
 # The three name forms, verbatim from the public record (DESIGN.md "The data": ooipy issue 174 and the
@@ -114,7 +116,7 @@ def test_each_real_name_form_is_listed_with_each_link_form(name, link):
     f = by_name[name]
     station, start = REAL_NAMES[name]
     assert f.problem is None and f.codes == ChannelCodes("OO", station, "", "YDH")
-    assert f.start == start.replace(tzinfo=dt.timezone.utc)
+    assert f.start == start.replace(tzinfo=dt.UTC)
     assert unquote(f.url) == page_url + name
     assert f.size == 36 * 1024**2 and not f.size_exact
     assert folders == [page_url + "addendum/"]  # not the parent, not the header's other site, not sort links
@@ -157,7 +159,7 @@ def test_a_mseed_name_in_no_known_form_is_a_failed_file_that_names_it(tmp_path):
 
     h = get_hydrophone("LJ01D")
     folder = tmp_path / h.day_paths(DAY)[0]
-    t0 = dt.datetime(2019, 1, 12, 0, 0, 0, 15, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2019, 1, 12, 0, 0, 0, 15, tzinfo=dt.UTC)
     good = write_mseed(folder / mseed_name(t0), t0, np.zeros(10 * RATE, np.int32))
     odd = folder / "OO_HYEA2__YDH_20190112T001000.mseed"  # a renaming on the server
     odd.write_bytes(good.read_bytes())

@@ -170,8 +170,8 @@ def test_the_day_on_a_dask_cluster_gives_the_same_output_as_on_the_process_pool(
     env, procs = server
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    dask_logs = [procs.start("dask-scheduler", str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                             "--no-dashboard")]
+    dask_logs = [procs.start("dask-scheduler", str(BIN / "dask"), "scheduler", "--host", "127.0.0.1",
+                             "--port", str(port), "--no-dashboard")]
     dask_logs += [procs.start(f"dask-worker-{i}", str(BIN / "dask"), "worker", address, "--nworkers", "1",
                               "--nthreads", "1", "--no-dashboard", "--name", f"w{i}") for i in (1, 2)]
     from distributed import Client

@@ -85,7 +85,8 @@ def test_a_day_ships_to_s3_and_the_app_database_and_a_rerun_uploads_nothing(
     outputs.append(r)
     assert r.returncode == 0 and "0 clips written, 179 already present" in r.stdout, r.stdout + r.stderr
     again = objects(client, name)
-    changed = {k for k in again if again[k]["ETag"] != stored[k]["ETag"] or again[k]["LastModified"] != stored[k]["LastModified"]}
+    changed = {k for k in again
+               if again[k]["ETag"] != stored[k]["ETag"] or again[k]["LastModified"] != stored[k]["LastModified"]}
     assert changed <= {f"{FOLDER}/LJ01D/2019_01_12/whaledr-day.json"}, "a rerun uploads no clip and leaves the manifest"
 
     db.data["sampleCounts"][sorted(ids)[0]] = 5  # a volunteer saw it meanwhile
@@ -153,10 +154,9 @@ def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, t
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, out + err
     manifest = json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read())
-    per_day = [
-        {c["id"] for c in json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/LJ01D/{d:%Y_%m_%d}/whaledr-day.json")["Body"].read())["clips"]}
-        for d in (DAY, day2)
-    ]
+    records = [json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/LJ01D/{d:%Y_%m_%d}/whaledr-day.json")
+                          ["Body"].read()) for d in (DAY, day2)]
+    per_day = [{c["id"] for c in record["clips"]} for record in records]
     assert per_day[0] == expected_ids() and len(per_day[1]) > 150
     assert manifest == sorted(per_day[0] | per_day[1])
     stored = objects(client, name)

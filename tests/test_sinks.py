@@ -22,7 +22,8 @@ def test_puts_gets_and_lists_keys_with_sizes_at_any_depth(sink):
     sink.put("app/LJ01D/2019_01_13/b.wav", b"w", "audio/wav")
     assert sink.get("app/LJ01D/2019_01_12/a.png") == b"png" and sink.get("app/nope") is None
     assert sink.keys("app/LJ01D/2019_01_12/") == {"app/LJ01D/2019_01_12/a.png": 3, "app/LJ01D/2019_01_12/a.wav": 4}
-    assert set(sink.keys("app/")) == {"app/LJ01D/2019_01_12/a.png", "app/LJ01D/2019_01_12/a.wav", "app/LJ01D/2019_01_13/b.wav"}
+    assert set(sink.keys("app/")) == {"app/LJ01D/2019_01_12/a.png", "app/LJ01D/2019_01_12/a.wav",
+                                      "app/LJ01D/2019_01_13/b.wav"}
     assert sink.keys("app/LJ01D/2019_01_14/") == {}
 
 
@@ -81,6 +82,7 @@ def test_s3_objects_carry_content_type_acl_and_cache_headers(bucket):
 
 def test_s3_uploads_are_retried_through_throttling_and_5xx(moto_url, bucket):
     import boto3
+
     from s3proxy import FaultyS3Proxy
 
     client, name = bucket

@@ -66,7 +66,7 @@ class ClipSettings:
 
 
 def midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
 def day_index(t: dt.datetime, day: dt.date, rate: int) -> int:
@@ -244,7 +244,7 @@ def assemble(stream, day: dt.date, cs: ClipSettings) -> FileData:
 
 
 def _ns(t: dt.datetime) -> int:
-    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1) * 1000
+    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1) * 1000
 
 
 def _div_round(a: int, b: int) -> int:

@@ -43,7 +43,7 @@ def lagged_day(scheduled: dt.datetime, lag_days: int = DEFAULT_LAG_DAYS) -> dt.d
     if lag_days < 0:
         raise DayRangeError(f"lag_days must be 0 or more (got {lag_days})")
     if scheduled.tzinfo is not None:
-        scheduled = scheduled.astimezone(dt.timezone.utc)
+        scheduled = scheduled.astimezone(dt.UTC)
     return scheduled.date() - dt.timedelta(days=lag_days)
 
 

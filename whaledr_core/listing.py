@@ -36,7 +36,7 @@ NAME_FORMS = (
     "or the same with a trailing Z"
 )
 """What a data file's name may look like, for the error that names one that is none of these."""
-UNPARSED_START = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+UNPARSED_START = dt.datetime.max.replace(tzinfo=dt.UTC)
 """The start given to a `.mseed` file whose name says none: it sorts after every real file."""
 _NO_CODES = ChannelCodes("", "", "", "")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
@@ -85,7 +85,7 @@ def parse_name(name: str) -> tuple[ChannelCodes, dt.datetime] | None:
     m = _NAME.match(name)
     if not m:
         return None
-    start = dt.datetime.fromisoformat(m["start"]).replace(tzinfo=dt.timezone.utc)
+    start = dt.datetime.fromisoformat(m["start"]).replace(tzinfo=dt.UTC)
     return ChannelCodes(m["net"], m["sta"], m["loc"], m["cha"]), start
 
 
@@ -276,7 +276,8 @@ def check_source(source: str, timeout: float = 15.0) -> None:
         raise ListingError(f"{source} answers HTTP {r.status_code}; try again later or use a mirror")
     if r.status_code >= 400 or "href=" not in r.text.lower():
         what = f"HTTP {r.status_code}" if r.status_code >= 400 else "a page without links"
-        raise ListingError(f"{source} is not an OOI-style file server: its top folder gives {what}, not a directory index")
+        raise ListingError(f"{source} is not an OOI-style file server: its top folder gives {what}, "
+                           "not a directory index")
 
 
 def list_day(

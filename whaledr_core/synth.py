@@ -276,7 +276,7 @@ def write_indexes(root: str | Path) -> None:
 
 
 def _row(icon: str, alt: str, name: str, path: Path, size: str) -> str:
-    mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M")
     colon, slash = name.find(":"), name.find("/")
     href = ("./" if colon >= 0 and (slash < 0 or colon < slash) else "") + quote(name, safe="/:@&=+$,-_.!~*'()")
     shown = name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 3] + "..>"
