@@ -96,11 +96,12 @@ def build(
         "files": files,
         "clips": clips,
         "skipped": skipped,
+        "scores": {str(k): v for r in results for k, v in sorted(r.scores.items())},
     }
 
 
 def _file_entry(r: FileResult) -> dict[str, Any]:
-    entry = {k: v for k, v in asdict(r).items() if k not in ("clips", "skipped")}
+    entry = {k: v for k, v in asdict(r).items() if k not in ("clips", "skipped", "scores")}
     entry["clips"], entry["skipped_windows"] = len(r.clips), len(r.skipped)
     entry["seconds"] = {k: round(v, 4) for k, v in r.seconds.items()}
     return entry
@@ -149,6 +150,11 @@ def loads(data: bytes | None) -> dict[str, Any] | None:
     return m if isinstance(m, dict) and m.get("schema") == SCHEMA else None
 
 
+def scores(m: dict[str, Any]) -> dict[int, float]:
+    """Window -> call score of every window with data in a day manifest (none in one made before scores)."""
+    return {int(k): float(v) for k, v in m.get("scores", {}).items()}
+
+
 def reusable(
     previous: dict[str, Any] | None,
     plan: DayPlan,
@@ -177,6 +183,7 @@ def reusable(
         per = s["data_seconds"] / s["windows"] / cs.clip_seconds
         skipped_by_file.setdefault(s["file"], []).extend((k0 + i, s["reason"], per) for i in range(s["windows"]))
     entries = {f["name"]: f for f in previous.get("files", [])}
+    known = scores(previous)
     out: dict[str, FileResult] = {}
     for unit in plan.units:
         e = entries.get(unit.file.name)
@@ -188,10 +195,13 @@ def reusable(
             continue
         if not all(sid in stored for sid, _, _ in clips):
             continue
+        if not all(k in known for _, k, _ in clips):  # made before scores were: the file is read again
+            continue
         out[unit.file.name] = FileResult(
             unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window,
             clips=clips, skipped=skipped, present=len(clips), traces=e.get("traces", 0),
             duplicates=e.get("duplicates", 0), notes=e.get("notes", []), reused=True,
+            scores={k: known[k] for k in unit.windows if k in known},
         )
     return out
 

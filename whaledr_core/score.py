@@ -88,9 +88,7 @@ def _frames_db(x: np.ndarray, rs: RenderSettings, rate: int, stride: int) -> np.
     return (10.0 * np.log10(power + 1e-12, dtype=np.float32))[:, ::-1]
 
 
-def file_floor(
-    segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, rate: int, clip_seconds: float = 5.0
-) -> Floor:
+def file_floor(segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, rate: int) -> Floor:
     """The floor of one file from its data: `segments` are (day index of the first sample, samples).
 
     Windows are mean-filled where data is missing, so the floor is taken from the data itself.
@@ -101,7 +99,6 @@ def file_floor(
     for start, data in segments:
         if len(data) < rs.nfft:
             continue
-        # frames in blocks of about one clip, each centred like the clip it stands for
         db = _frames_db(data, rs, rate, stride)
         times.append(start / rate + (np.arange(len(db)) * stride + rs.nfft / 2) / rate)
         dbs.append(db)
