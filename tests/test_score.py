@@ -1,4 +1,4 @@
-"""The call score: calls stand out; gain, tones, slow floor changes and clicks do not; every window with data is scored."""
+"""The call score: calls stand out; gain, tones, floor changes and clicks do not; every window with data is scored."""
 
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def test_floor_rows_match_the_spectrogram_and_other_settings_are_refused():
     above = (db > floor.at(2.5)[:, None]).mean()
     assert 0.4 < above < 0.6
     with pytest.raises(ValueError, match="rows"):
-        call_score(spectrogram_db(x[: CLIP * RATE], dataclasses.replace(RS, fmax=2000.0), RATE), floor.at(2.5), RS, RATE)
+        other = dataclasses.replace(RS, fmax=2000.0)
+        call_score(spectrogram_db(x[: CLIP * RATE], other, RATE), floor.at(2.5), RS, RATE)
     with pytest.raises(ValueError, match="no segment"):
         file_floor([(0, x[:100])], RS, RATE)
 
