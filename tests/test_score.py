@@ -60,7 +60,7 @@ def test_the_score_does_not_change_with_the_recordings_gain():
 
 @pytest.mark.parametrize("distractor", [
     ev.Event("hum", 0.0, SECONDS, 15.0),
-    ev.Event("ship", 0.0, SECONDS, 20.0, seed=5),
+    ev.Event("ship", -540.0, 1200.0, 20.0, seed=5),  # a 20-minute passage, closest in these two minutes
     ev.Event("floor", 10.0, 100.0, 10.0),
 ])
 def test_lasting_tones_and_slow_floor_changes_do_not_score(distractor):

@@ -10,14 +10,15 @@ The calls follow published descriptions of the North-East Pacific species (shape
 - `humpback`: song units of 0.4-2 s, up- or down-sweeps somewhere in 150-3,000 Hz with a harmonic;
 - `minke`: a train of ~10 short pulses (100-300 Hz down-sweeps) 0.35 s apart.
 The distractors are what a hydrophone also hears and a naive loudness score would pick:
-- `ship`: tonal lines (a fundamental 40-200 Hz and harmonics) that persist for minutes;
-- `hum`: 60 Hz mains hum with harmonics, for a whole file;
+- `ship`: tonal lines (a fundamental 40-200 Hz and harmonics) of a passage lasting 10-30 minutes,
+  rising and falling with the ship's range (strongest at the closest point of approach);
+- `hum`: 60 Hz mains hum with harmonics, switched on abruptly for 10-60 minutes;
 - `click`: a single broadband click of a few milliseconds;
 - `floor`: a slow rise and fall of the whole floor by several dB over minutes (a passing ship's noise).
 
 SNR is what a volunteer would see: the call's mean power over the spectrogram cells where it is
 within 10 dB of its own peak, over the sea noise's median power in the same cells (the floor the
-score also uses). `calibrate` scales a call to the SNR wanted. Distractors carry their own level
+score also uses). `add` scales an event to its SNR where it is added. Distractors carry their own level
 over the floor in the same sense.
 """
 
@@ -86,11 +87,17 @@ def _taper(t: np.ndarray, length: float, edge: float = 0.1) -> np.ndarray:
     return np.clip(np.minimum(t, length - t) / e, 0, 1) ** 2
 
 
-def waveform(ev: Event, rate: int) -> np.ndarray:
-    """The event's shape at unit scale; `calibrate` gives it its level."""
+def waveform(ev: Event, rate: int, lo: int = 0, hi: int | None = None, envelope: bool = True) -> np.ndarray:
+    """Samples [lo, hi) of the event's shape at unit scale (`add` gives it its level).
+
+    Long events are made only where they are needed: a 30-minute ship passage is 115 M samples.
+    `envelope=False` leaves out a ship's rise and fall, for setting its level at its closest point.
+    """
     rng = np.random.default_rng(ev.seed)
     n = int(round(ev.duration * rate))
-    t = np.arange(n) / rate
+    hi = n if hi is None else min(hi, n)
+    lo = max(0, lo)
+    t = np.arange(lo, hi) / rate
     L = ev.duration
     if ev.kind == "fin":
         return np.sin(_sweep(t, 23.0, 17.0, L)) * _taper(t, L, 0.2)
@@ -109,18 +116,18 @@ def waveform(ev: Event, rate: int) -> np.ndarray:
         pulse = np.sin(_sweep(tp, 300.0, 100.0, 0.12)) * np.sin(np.pi * tp / 0.12) ** 2
         for a in range(0, n - p, int(0.35 * rate)):
             y[a : a + p] += pulse
-        return y
+        return y[lo:hi]
     if ev.kind == "ship":
         f = float(rng.uniform(40, 200))
-        lines = [np.sin(2 * np.pi * f * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3)]
-        return np.sum(lines, axis=0) * _taper(t, L, 20.0)
+        lines = np.sum([np.sin(2 * np.pi * f * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3)], axis=0)
+        return lines / (1 + ((t - L / 2) / (L / 8)) ** 2) if envelope else lines  # amplitude falls with range
     if ev.kind == "hum":
         return np.sum([np.sin(2 * np.pi * 60.0 * h * t) / h for h in (1, 2, 3)], axis=0)
     if ev.kind == "click":
         m = max(8, int(0.003 * rate))
         y = np.zeros(n)
         y[:m] = rng.standard_normal(m) * np.hanning(m)
-        return y
+        return y[lo:hi]
     if ev.kind == "floor":
         return np.sin(np.pi * t / L) ** 2  # a gain envelope: applied multiplicatively by `add`
     raise AssertionError(ev.kind)
@@ -135,39 +142,34 @@ def snr_db(signal: np.ndarray, noise: np.ndarray, rs: RenderSettings, rate: int)
     return float(10 * np.log10(s[cells].mean() / floor[cells].mean()))
 
 
-def calibrate(shape: np.ndarray, noise: np.ndarray, snr: float, rs: RenderSettings, rate: int) -> np.ndarray:
-    """`shape` scaled so that over `noise` (the same length) it has `snr` dB."""
-    got = snr_db(shape, noise, rs, rate)
-    return shape * 10 ** ((snr - got) / 20)
-
-
 def add(x: np.ndarray, t0: float, ev: Event, rs: RenderSettings, rate: int) -> None:
     """Add `ev` into `x`, which starts `t0` seconds after midnight, at its SNR over `x` as it is.
 
-    The level is set against the noise under the event (5 s around its middle), so an event's
-    SNR means the same whatever the floor's colour there.
+    The level is set against the noise under the event (the 5 s around its middle, or for events
+    longer than that, the first 5 s of it in `x`, at full strength), so an event's SNR means the
+    same whatever the floor's colour there.
     """
     a = int(round((ev.start - t0) * rate))
-    shape = waveform(ev, rate)
-    lo, hi = max(a, 0), min(a + len(shape), len(x))
+    n = int(round(ev.duration * rate))
+    lo, hi = max(a, 0), min(a + n, len(x))
     if lo >= hi:
         return
+    shape = waveform(ev, rate, lo - a, hi - a)
     if ev.kind == "floor":
-        x[lo:hi] *= (1 + (10 ** (ev.snr_db / 20) - 1) * shape[lo - a : hi - a]).astype(np.float32)
+        x[lo:hi] *= (1 + (10 ** (ev.snr_db / 20) - 1) * shape).astype(np.float32)
         return
-    mid = a + len(shape) // 2
-    w = 5 * rate
-    c0 = int(np.clip(mid - w // 2, 0, max(len(x) - w, 0)))
-    ref = x[c0 : c0 + w]
-    probe = np.zeros(len(ref))
-    s0 = max(a, c0)
-    s1 = min(a + len(shape), c0 + len(ref))
-    probe[s0 - c0 : s1 - c0] = shape[s0 - a : s1 - a]
-    if not probe.any():
-        probe = shape[: len(ref)]
-        probe = np.pad(probe, (0, len(ref) - len(probe)))
-    scale = 10 ** ((ev.snr_db - snr_db(probe, ref, rs, rate)) / 20)
-    x[lo:hi] += (scale * shape[lo - a : hi - a]).astype(np.float32)
+    w = min(5 * rate, len(x))
+    if n <= w:
+        c0 = int(np.clip(a + n // 2 - w // 2, 0, len(x) - w))
+        probe = np.zeros(w)
+        s0, s1 = max(a, c0), min(a + n, c0 + w)
+        probe[s0 - c0 : s1 - c0] = waveform(ev, rate, s0 - a, s1 - a)
+    else:
+        c0 = min(lo, len(x) - w)
+        probe = waveform(ev, rate, c0 - a, c0 - a + w, envelope=False)
+        probe = np.pad(probe, (0, w - len(probe)))
+    scale = 10 ** ((ev.snr_db - snr_db(probe, x[c0 : c0 + w], rs, rate)) / 20)
+    x[lo:hi] += (scale * shape).astype(np.float32)
 
 
 def scatter(
@@ -184,7 +186,7 @@ def scatter(
     and calls each get windows of their own, so every call window's truth is unambiguous.
     """
     durations = {"fin": (1.0, 1.0), "blue": (6.0, 6.0), "humpback": (0.4, 2.0), "minke": (3.5, 3.5),
-                 "ship": (120.0, 240.0), "hum": (300.0, 300.0), "click": (0.01, 0.01), "floor": (120.0, 180.0)}
+                 "ship": (600.0, 1800.0), "hum": (600.0, 3600.0), "click": (0.01, 0.01), "floor": (120.0, 180.0)}
     levels = {"ship": 15.0, "hum": 12.0, "click": 30.0, "floor": 8.0}
     used: set[int] = set()
     events: list[Event] = []
@@ -193,9 +195,7 @@ def scatter(
             lo_d, hi_d = durations[kind]
             d = float(rng.uniform(lo_d, hi_d))
             for _attempt in range(1000):
-                start = float(rng.uniform(t0, t0 + day_seconds - d))
-                if kind == "hum":
-                    start = t0 + 300.0 * int(rng.integers(0, int(day_seconds // 300)))
+                start = float(rng.uniform(t0, t0 + max(day_seconds - d, 0.0)))
                 ev = Event(kind, round(start, 3), round(d, 3),
                            levels.get(kind, snr[kind] if isinstance(snr, dict) else snr), int(rng.integers(2**31)))
                 ws = ev.windows(clip_seconds, min_seconds=0.0)
