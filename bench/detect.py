@@ -101,6 +101,10 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings) -> dict:
     kth = scores[top[-1]]
     false = [k for k in top if k not in any_call]
     blamed = [k for k in false if k in tonal_click and control[k] < kth]
+    blamed_kinds: dict[str, int] = {}
+    for k in blamed:
+        for kind in sorted({e.kind for e in events if k in e.windows(CLIP, 0.0) and not e.is_call}):
+            blamed_kinds[kind] = blamed_kinds.get(kind, 0) + 1
     by_kind = {}
     for kind in ev.CALLS:
         kw = {k for e in calls if e.kind == kind for k in e.windows(CLIP, 0.5)}
@@ -113,6 +117,7 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings) -> dict:
         "precision_at_k": round(len(any_call & set(top)) / K, 3),
         "recall_by_kind": by_kind,
         "distractor_share": round(len(blamed) / K, 3),
+        "distractor_picks": blamed_kinds,
         "floor_share": round(sum(k in floor_w and k not in blamed for k in false) / K, 3),
         "score_ms_per_clip": round(1000 * score_s / len(scores), 3),
         "floor_ms_per_file": round(1000 * floor_s / files, 1),

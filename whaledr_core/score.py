@@ -6,30 +6,41 @@ seconds), humpback song units (100-4,000 Hz sweeps, 0.3-4 s), minke pulse trains
 pulses in one band). What a hydrophone hears besides them, and what a loudness score would pick
 instead, is (a) the floor itself, red and changing with sea state and passing ships, (b) tonal lines
 that last minutes or hours (ships, 60 Hz mains hum), and (c) broadband clicks. So the score is built
-from three subtractions and one persistence test, all on the dB spectrogram the clip already has:
+from four subtractions and a persistence test, all on the dB spectrogram the clip already has:
 
 1. The file's floor. For each frequency row, the higher of two medians of dB over the file's frames:
    the minute before the clip and the minute after (running medians over a sparse set of frames,
    computed once per file by `file_floor`). Subtracting it in dB makes the score blind to the
    recording's gain (a gain is a constant in dB), whitens the red sea, and removes everything that
-   fills more than half of either minute: ship tones and hum (from the moment a ship's line starts,
-   the minute after holds it; until it ends, the minute before does), and slow changes of the floor.
+   fills more than half of either minute: ship lines and hum (from the moment a line starts, the
+   minute after holds it; until it ends, the minute before does), and slow changes of the floor.
    Calls last seconds, so neither median sees them (a fin whale series at one pulse every 12 s
    fills 8 % of the time; a 10 s blue whale call 17 %).
-2. Broadband frames. The median over frequency of each frame's excess is subtracted from it, so a
-   click (or any sound that lifts every frequency at once) cancels itself, while a call, which
-   occupies a few rows of a frame, leaves that median untouched.
-3. Excess is clipped to [-6, 20] dB before averaging: single noisy cells, deep fades and a single
-   very loud cell cannot dominate.
-4. Persistence. The excess is averaged over a box of ~0.25 s by ~3 rows (~47 Hz at nfft 4096) and
-   the score is the box's best value, in dB over the floor. Noise averages out to near zero; a call
-   must hold its excess along a contour for a quarter of a second to score. The box is short and
-   narrow enough to follow a humpback sweep and long enough that a click's one or two frames of
-   residue weigh little.
+2. Clipping to [-6, 20] dB and averaging over ~64 ms (4 frames at nfft 4096, 75 % overlap): single
+   noisy cells, deep fades and one very loud cell cannot dominate.
+3. Broadband frames. The median over frequency of each pooled frame's excess is taken off it, so a
+   click (or anything that lifts every frequency at once) cancels itself, while a call, which
+   occupies a few rows, leaves that median untouched.
+4. Steady rows. Each row's level through 80 % of the clip is taken off when positive: a line that
+   holds through the whole clip (a ship's line at its closest approach, which the minutes around it
+   do not hold) is a lasting tone. A call longer than the clip (a long blue whale call) loses the
+   window it fills, and keeps the windows where it starts and ends.
+5. Persistence. The best of: the mean along straight contours of 0.25 s at six slopes
+   (+-250, +-500, +-1,000 Hz/s), a steady frequency over 0.75 s, and the power in a 200 Hz x 1 s and
+   a 600 Hz x 0.5 s box (pulse trains, fast or curved sweeps). Each is put in units of its own spread
+   on pure noise (measured once per process on white noise: after the floor is taken off, every sea
+   is white), so the score reads "noise spreads above what noise gives": about 0-5 for noise,
+   tones and clicks, 10-40 for clear calls. A quarter second of a steady frequency alone does not
+   count: two ships' lines beating in one frequency bin make exactly that.
 
-Cost: a subtraction, a median over a quarter of the rows, a clip, one box filter and a max on the
-~300 x 257 cells of a 5 s clip (nfft 4096, 75 % overlap): about 0.4 ms (bench/detect.py measures it).
-The per-file floor costs a sparse set of FFTs (two frames per second) and one median per 10 s block.
+Known weak spots (see bench/detect.py): short fast humpback sweeps and minke pulses of ~0.1 s are
+diluted by the 64 ms pooling; the floor is per file, so a line that starts or ends within a minute of
+a file's edge is seen from one side only.
+
+Cost: a subtraction, two medians over part of the rows, a clip, slice additions and two box filters
+on the ~300 x 257 cells of a 5 s clip (nfft 4096, 75 % overlap): ~0.5 ms on an idle core
+(bench/detect.py measures it). The per-file floor costs a sparse set of FFTs (two frames per second)
+and two medians per 10 s block.
 
 `floor_levels` reuses the same floor for the optional "floor" contrast of the images: subtracting it
 before the colour map, as PAMGuard's spectrogram noise reduction does, shows calls against an even
@@ -57,6 +68,8 @@ STEP_SECONDS = 10.0
 MIN_FRAMES = 24
 CLIP_LOW, CLIP_HIGH = -6.0, 20.0
 BROADBAND_ROW_STEP = 4
+STEADY_SHARE = 0.2
+"""A row is steady at the level it holds or exceeds through 80 % of the clip."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +134,10 @@ def file_floor(segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, r
 
 POOL_SECONDS = 0.064
 """Frames are averaged in time to about this (4 frames at nfft 4096, 75 % overlap) before the contour search."""
-SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 0.0, 250.0, 500.0, 1000.0)
-"""Contours searched: straight sweeps this fast, up and down, and steady tones; humpback units fit between."""
+SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
+"""Contours searched: straight sweeps this fast, up and down (humpback units fit between); a steady
+frequency counts only over TONE_SECONDS, since a quarter second of one is what two ships' lines beating
+in one bin also make."""
 CONTOUR_SECONDS = 0.25
 TONE_SECONDS = 0.75
 BANDS = ((200.0, 1.0), (600.0, 0.5))
@@ -155,7 +170,7 @@ def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
     )
 
 
-def _excess(db: np.ndarray, floor: np.ndarray, pool: int) -> np.ndarray:
+def _excess(db: np.ndarray, floor: np.ndarray, pool: int, dc: bool = False) -> np.ndarray:
     """dB over the floor, clipped, averaged over `pool` frames, less each pooled frame's broadband part."""
     R = db.shape[0]
     T = db.shape[1] // pool
@@ -163,6 +178,13 @@ def _excess(db: np.ndarray, floor: np.ndarray, pool: int) -> np.ndarray:
     np.clip(z, CLIP_LOW, CLIP_HIGH, out=z)
     p = z.reshape(R, T, pool).mean(axis=2)
     p -= np.median(p[::BROADBAND_ROW_STEP], axis=0)
+    if dc:  # 0 Hz holds the clip's offset, not sound
+        p[-1] = 0.0
+    # a line that holds through the whole clip (a ship's line near its closest approach, which the
+    # minutes around it do not hold) is a lasting tone, not a call: each row's level through most
+    # of the clip is taken off
+    q = int(T * STEADY_SHARE)
+    p -= np.maximum(np.partition(p, q, axis=1)[:, q], 0.0)[:, None]
     return p
 
 
@@ -203,7 +225,8 @@ def _noise_calibration(rs: RenderSettings, rate: int, shape: tuple[int, int]) ->
     dbs = [spectrogram_db(rng.standard_normal(n).astype(np.float32) * 1000, rs, rate) for _ in range(24)]
     floor = np.median(np.concatenate(dbs, axis=1), axis=1)
     k = _kernels(rs, rate, shape[1])
-    r = np.array([_responses(_excess(d, floor, k.pool), k) for d in dbs])
+    dc = bins(rs, rate)[0] == 0
+    r = np.array([_responses(_excess(d, floor, k.pool, dc), k) for d in dbs])
     return r.mean(axis=0), np.maximum(r.std(axis=0), 1e-3)
 
 
@@ -217,7 +240,7 @@ def call_score(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: int)
         raise ValueError(f"spectrogram has {db.shape[0]} rows but the floor {floor.shape[0]}: other render settings?")
     mu, sd = _noise_calibration(rs, rate, db.shape)
     k = _kernels(rs, rate, db.shape[1])
-    r = _responses(_excess(db, floor, k.pool), k)
+    r = _responses(_excess(db, floor, k.pool, bins(rs, rate)[0] == 0), k)
     return round(float(((r - mu) / sd).max()), 3)
 
 
