@@ -13,6 +13,7 @@ from whaledr_core import events as ev
 from whaledr_core import listing, manifest
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import SHORT, ClipSettings, plan_day
+from whaledr_core.overview import overview_png
 from whaledr_core.process import process_file
 from whaledr_core.render import RenderSettings, spectrogram_db
 from whaledr_core.score import call_score, file_floor, floor_levels
@@ -122,9 +123,13 @@ def test_every_window_with_data_gets_a_score_in_the_file_result_and_the_day_mani
     clip_windows = {k for _, k, _ in r.clips}
     short = {k for k, reason, _ in r.skipped if reason == SHORT}
     assert len(clip_windows) == 11 and short == {first + 11}
-    assert set(r.scores) == clip_windows | short
+    assert set(r.scores) == clip_windows | short == set(r.columns)
     best = max(r.scores, key=r.scores.__getitem__)
     assert best == first + 4  # the fin call at 03:00:21
+    # the columns the worker kept draw the day overview
+    png = overview_png({k: c.astype(np.float32) for k, c in r.columns.items()}, r.scores, {best},
+                       windows_per_day=cs.windows_per_day)
+    assert png.startswith(b"\x89PNG")
     m = manifest.build(hydrophone=h, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=[r],
                        cs=cs, rs=RS, timings={})
     assert manifest.scores(manifest.loads(manifest.dumps(m))) == r.scores

@@ -101,7 +101,7 @@ def build(
 
 
 def _file_entry(r: FileResult) -> dict[str, Any]:
-    entry = {k: v for k, v in asdict(r).items() if k not in ("clips", "skipped", "scores")}
+    entry = {k: v for k, v in asdict(r).items() if k not in ("clips", "skipped", "scores", "columns")}
     entry["clips"], entry["skipped_windows"] = len(r.clips), len(r.skipped)
     entry["seconds"] = {k: round(v, 4) for k, v in r.seconds.items()}
     return entry

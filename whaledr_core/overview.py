@@ -27,13 +27,17 @@ MARK = CMAP_LEVELS + 1
 """Palette index of the published marks, painted red."""
 
 
-def window_column(db: np.ndarray, rows: int) -> np.ndarray:
+ROWS = 200
+"""Frequency rows of the overview: each window's column is kept at this height while clips are made."""
+
+
+def window_column(db: np.ndarray, rows: int = ROWS) -> np.ndarray:
     """One window's column: its mean power per frequency (rows high to low, as the clip's spectrogram),
     averaged in power, resampled to `rows` and returned in dB.
 
     A caller keeps these (a few hundred bytes per window) while clips are made.
     """
-    power = np.power(10.0, db / 10.0, dtype=np.float64).mean(axis=1)
+    power = np.exp(db * np.float32(np.log(10) / 10)).mean(axis=1, dtype=np.float64)
     col = 10 * np.log10(power + 1e-12)
     x = np.linspace(0, len(col) - 1, rows)
     return np.interp(x, np.arange(len(col)), col).astype(np.float32)

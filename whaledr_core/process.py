@@ -13,10 +13,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from .clips import BAD_FILE, ERROR, SHORT, BadFile, ClipSettings, FileUnit, cut, gather, read_file, window_start
 from .naming import clip_key, clip_stem, sample_id
 from .render import RenderSettings, db_limits, encode_png, spectrogram_db, to_levels, wav_bytes
+from .overview import window_column
 from .score import Floor, call_score, file_floor
 from .sinks import Sink
 
@@ -55,6 +59,8 @@ class FileResult:
     """A window ran into the next file, which could not be had: a rerun must look at this file again."""
     scores: dict[int, float] = field(default_factory=dict)
     """Call score (see `score`) of every window with data: clips, clips already stored, short windows."""
+    columns: dict[int, Any] = field(default_factory=dict)
+    """The day overview's column (`overview.window_column`, float16) of every scored window; not in the manifest."""
 
 
 def clip_ids(unit: FileUnit, day: dt.date, node: str, cs: ClipSettings) -> dict[int, str]:
@@ -134,6 +140,7 @@ def process_file(
         t = time.perf_counter()
         if floor is not None:
             r.scores[k] = call_score(db, floor.at((k + 0.5) * cs.clip_seconds), rs, cs.sample_rate)
+        r.columns[k] = window_column(db).astype(np.float16)
         spent["score"] += time.perf_counter() - t
 
     with _Storer(sink) as store:
