@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Set
 from dataclasses import asdict
+from collections.abc import Set
 from typing import Any
 
 from . import __version__
@@ -169,7 +169,7 @@ def reusable(
     if not previous or previous.get("settings") != json.loads(json.dumps(settings_record(cs, rs))):
         return {}
     clips_by_file: dict[str, list[tuple[str, int, float]]] = {}
-    start = dt.datetime.fromisoformat(previous["date"]).replace(tzinfo=dt.UTC)
+    start = dt.datetime.fromisoformat(previous["date"]).replace(tzinfo=dt.timezone.utc)
     for c in previous.get("clips", []):
         t = dt.datetime.fromisoformat(c["start"].replace("Z", "+00:00"))
         k = int((t - start).total_seconds()) // cs.clip_seconds

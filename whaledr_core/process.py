@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .clips import BAD_FILE, ERROR, SHORT, BadFile, ClipSettings, FileUnit, cut, gather, read_file, window_start
+from .clips import BAD_FILE, ERROR, SHORT, ClipSettings, FileUnit, BadFile, cut, gather, read_file, window_start
 from .naming import clip_key, clip_stem, sample_id
-from .render import RenderSettings, db_limits, encode_png, spectrogram_db, to_levels, wav_bytes
 from .overview import window_column
+from .render import RenderSettings, db_limits, encode_png, spectrogram_db, to_levels, wav_bytes
 from .score import Floor, call_score, file_floor
 from .sinks import Sink
 
@@ -254,7 +254,7 @@ class _Storer:
         except Exception as e:
             self.failed.append((clip, f"{type(e).__name__}: {e}"))
 
-    def __enter__(self) -> _Storer:
+    def __enter__(self) -> "_Storer":
         return self
 
     def __exit__(self, *exc) -> None:

@@ -26,7 +26,7 @@ from four subtractions and a persistence test, all on the dB spectrogram the cli
    do not hold) is a lasting tone. A call longer than the clip (a long blue whale call) loses the
    window it fills, and keeps the windows where it starts and ends.
 5. Persistence. The best of: the mean along straight contours of 0.25 s at six slopes
-   (+-250, +-500, +-1,000 Hz/s), a steady frequency over 0.75 s, and the power in a 200 Hz x 1 s and
+   (+-250, +-500, +-1,000 Hz/s), a steady frequency over 0.5 s, and the power in a 200 Hz x 1 s and
    a 600 Hz x 0.5 s box (pulse trains, fast or curved sweeps). Each is put in units of its own spread
    on pure noise (measured once per process on white noise: after the floor is taken off, every sea
    is white), so the score reads "noise spreads above what noise gives": about 0-5 for noise,
@@ -139,7 +139,7 @@ SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
 frequency counts only over TONE_SECONDS, since a quarter second of one is what two ships' lines beating
 in one bin also make."""
 CONTOUR_SECONDS = 0.25
-TONE_SECONDS = 0.75
+TONE_SECONDS = 0.5
 BANDS = ((200.0, 1.0), (600.0, 0.5))
 """Power over a band for a while, (Hz, s): pulse trains (minke) with their gaps, fast or curved sweeps (humpback)."""
 
