@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict
 from collections.abc import Set
+from dataclasses import asdict
 from typing import Any
 
 from . import __version__
@@ -98,11 +98,12 @@ def build(
         "files": files,
         "clips": clips,
         "skipped": skipped,
+        "scores": {str(k): v for r in results for k, v in sorted(r.scores.items())},
     }
 
 
 def _file_entry(r: FileResult) -> dict[str, Any]:
-    entry = {k: v for k, v in asdict(r).items() if k not in ("clips", "skipped")}
+    entry = {k: v for k, v in asdict(r).items() if k not in ("clips", "skipped", "scores", "columns")}
     entry["clips"], entry["skipped_windows"] = len(r.clips), len(r.skipped)
     entry["seconds"] = {k: round(v, 4) for k, v in r.seconds.items()}
     return entry
@@ -156,6 +157,11 @@ def read(sink: Sink, node: str, day: dt.date) -> dict[str, Any] | None:
     return loads(sink.get(day_manifest_key(sink.prefix, node, day)))
 
 
+def scores(m: dict[str, Any]) -> dict[int, float]:
+    """Window -> call score of every window with data in a day manifest (none in one made before scores)."""
+    return {int(k): float(v) for k, v in m.get("scores", {}).items()}
+
+
 def reusable(
     previous: dict[str, Any] | None,
     plan: DayPlan,
@@ -170,7 +176,7 @@ def reusable(
     if not previous or previous.get("settings") != json.loads(json.dumps(settings_record(cs, rs))):
         return {}
     clips_by_file: dict[str, list[tuple[str, int, float]]] = {}
-    start = dt.datetime.fromisoformat(previous["date"]).replace(tzinfo=dt.timezone.utc)
+    start = dt.datetime.fromisoformat(previous["date"]).replace(tzinfo=dt.UTC)
     for c in previous.get("clips", []):
         t = dt.datetime.fromisoformat(c["start"].replace("Z", "+00:00"))
         k = int((t - start).total_seconds()) // cs.clip_seconds
@@ -184,6 +190,7 @@ def reusable(
         per = s["data_seconds"] / s["windows"] / cs.clip_seconds
         skipped_by_file.setdefault(s["file"], []).extend((k0 + i, s["reason"], per) for i in range(s["windows"]))
     entries = {f["name"]: f for f in previous.get("files", [])}
+    known = scores(previous)
     out: dict[str, FileResult] = {}
     for unit in plan.units:
         e = entries.get(unit.file.name)
@@ -195,10 +202,13 @@ def reusable(
             continue
         if not all(sid in stored for sid, _, _ in clips):
             continue
+        if not all(k in known for _, k, _ in clips):  # made before scores were: the file is read again
+            continue
         out[unit.file.name] = FileResult(
             unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window,
             clips=clips, skipped=skipped, present=len(clips), traces=e.get("traces", 0),
             duplicates=e.get("duplicates", 0), notes=e.get("notes", []), reused=True,
+            scores={k: known[k] for k in unit.windows if k in known},
         )
     return out
 

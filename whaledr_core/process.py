@@ -13,10 +13,27 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from .clips import BAD_FILE, ERROR, BadFile, ClipSettings, FileUnit, cut, read_file, shortfall_note, window_start
+import numpy as np
+
+from .clips import (
+    BAD_FILE,
+    ERROR,
+    SHORT,
+    BadFile,
+    ClipSettings,
+    FileUnit,
+    cut,
+    gather,
+    read_file,
+    shortfall_note,
+    window_start,
+)
 from .naming import clip_key, clip_stem, sample_id
-from .render import RenderSettings, spectrogram_image, wav_bytes
+from .overview import window_column
+from .render import RenderSettings, db_limits, encode_image, spectrogram_db, to_levels, wav_bytes
+from .score import Floor, call_score, file_floor
 from .sinks import Sink
 
 WAV_TYPE = "audio/wav"
@@ -52,6 +69,10 @@ class FileResult:
     """The worker process's peak resident memory when this file was done (all files it did so far)."""
     next_missing: bool = False
     """A window ran into the next file, which could not be had: a rerun must look at this file again."""
+    scores: dict[int, float] = field(default_factory=dict)
+    """Call score (see `score`) of every window with data: clips, clips already stored, short windows."""
+    columns: dict[int, Any] = field(default_factory=dict)
+    """The day overview's column (`overview.window_column`, float16) of every scored window; not in the manifest."""
 
 
 def clip_ids(unit: FileUnit, day: dt.date, node: str, cs: ClipSettings) -> dict[int, str]:
@@ -132,20 +153,39 @@ def process_file(
         r.next_missing = True
         return None
 
-    spent = {"image": 0.0, "wav": 0.0, "write": 0.0}
+    spent = {"image": 0.0, "wav": 0.0, "write": 0.0, "score": 0.0}
     image = rs.image
+    t = time.perf_counter()
+    floor = _floor(data.segments, rs, cs)
+    spent["score"] += time.perf_counter() - t
+
+    def score(k: int, db) -> None:
+        t = time.perf_counter()
+        if floor is not None:
+            r.scores[k] = call_score(db, floor.at((k + 0.5) * cs.clip_seconds), rs, cs.sample_rate)
+        r.columns[k] = window_column(db).astype(np.float16)
+        spent["score"] += time.perf_counter() - t
+
     with _Storer(sink) as store:
         for w in cut(unit, data, cs, load_next if unit.next_file is not None else None):
             if w.reason is not None:
                 r.skipped.append((w.k, w.reason, round(w.coverage, 6)))
+                if w.reason == SHORT:  # some data: scored too, its gaps filled with the mean as a clip's are
+                    part, _ = gather(data.segments, w.k * cs.window, (w.k + 1) * cs.window)
+                    if part is not None:
+                        score(w.k, spectrogram_db(part, rs, cs.sample_rate))
                 continue
             sid = ids[w.k]
+            t = time.perf_counter()
+            db = spectrogram_db(w.samples, rs, cs.sample_rate)
+            spent["image"] += time.perf_counter() - t
+            score(w.k, db)
             if sid in done:
                 r.present += 1
                 r.clips.append((sid, w.k, round(w.coverage, 6)))
                 continue
             t = time.perf_counter()
-            picture = spectrogram_image(w.samples, rs, cs.sample_rate, cs.clip_seconds)
+            picture = encode_image(to_levels(db, *db_limits(db, rs)), rs, cs.sample_rate, cs.clip_seconds)
             t1 = time.perf_counter()
             wav = wav_bytes(w.samples, rs, cs.sample_rate)
             t2 = time.perf_counter()
@@ -172,6 +212,14 @@ def process_file(
     r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
     r.peak_rss_mib = peak_rss_mib()
     return r
+
+
+def _floor(segments, rs: RenderSettings, cs: ClipSettings) -> Floor | None:
+    """The file's noise floor for the scores; None when no stretch of data is long enough for one frame."""
+    try:
+        return file_floor(((seg.start, seg.data) for seg in segments), rs, cs.sample_rate)
+    except ValueError:
+        return None
 
 
 def peak_rss_mib() -> float:

@@ -1,0 +1,259 @@
+"""A call score for every clip: how much a narrowband, lasting sound stands out from the sea's own floor.
+
+Why this detector. Baleen whale calls are narrowband contours that last from a fraction of a second
+to several seconds: fin whale 20 Hz pulses (~1 s, 23 -> 17 Hz), blue whale tones (10-100 Hz, several
+seconds), humpback song units (100-4,000 Hz sweeps, 0.3-4 s), minke pulse trains (repeated short
+pulses in one band). What a hydrophone hears besides them, and what a loudness score would pick
+instead, is (a) the floor itself, red and changing with sea state and passing ships, (b) tonal lines
+that last minutes or hours (ships, 60 Hz mains hum), and (c) broadband clicks. So the score is built
+from four subtractions and a persistence test, all on the dB spectrogram the clip already has:
+
+1. The file's floor. For each frequency row, the higher of two medians of dB over the file's frames:
+   the minute before the clip and the minute after (running medians over a sparse set of frames,
+   computed once per file by `file_floor`). Subtracting it in dB makes the score blind to the
+   recording's gain (a gain is a constant in dB), whitens the red sea, and removes everything that
+   fills more than half of either minute: ship lines and hum (from the moment a line starts, the
+   minute after holds it; until it ends, the minute before does), and slow changes of the floor.
+   Calls last seconds, so neither median sees them (a fin whale series at one pulse every 12 s
+   fills 8 % of the time; a 10 s blue whale call 17 %).
+2. Clipping to [-6, 20] dB and averaging over ~64 ms (4 frames at nfft 4096, 75 % overlap): single
+   noisy cells, deep fades and one very loud cell cannot dominate.
+3. Broadband frames. The median over frequency of each pooled frame's excess is taken off it, so a
+   click (or anything that lifts every frequency at once) cancels itself, while a call, which
+   occupies a few rows, leaves that median untouched.
+4. Steady rows. Each row's level through 80 % of the clip is taken off when positive: a line that
+   holds through the whole clip (a ship's line at its closest approach, which the minutes around it
+   do not hold) is a lasting tone. A call longer than the clip (a long blue whale call) loses the
+   window it fills, and keeps the windows where it starts and ends.
+5. Persistence. The best of: the mean along straight contours of 0.25 s at six slopes
+   (+-250, +-500, +-1,000 Hz/s), a steady frequency over 0.5 s, and the power in a 200 Hz x 1 s and
+   a 600 Hz x 0.5 s box (pulse trains, fast or curved sweeps). Each is put in units of its own spread
+   on pure noise (measured once per process on white noise: after the floor is taken off, every sea
+   is white), so the score reads "noise spreads above what noise gives": about 0-5 for noise,
+   tones and clicks, 10-40 for clear calls. A quarter second of a steady frequency alone does not
+   count: two ships' lines beating in one frequency bin make exactly that.
+
+Known weak spots (see bench/detect.py): short fast humpback sweeps and minke pulses of ~0.1 s are
+diluted by the 64 ms pooling; the floor is per file, so a line that starts or ends within a minute of
+a file's edge is seen from one side only.
+
+Cost: a subtraction, two medians over part of the rows, a clip, slice additions and two box filters
+on the ~300 x 257 cells of a 5 s clip (nfft 4096, 75 % overlap): ~0.5 ms on an idle core
+(bench/detect.py measures it). The per-file floor costs a sparse set of FFTs (two frames per second)
+and two medians per 10 s block.
+
+`floor_levels` reuses the same floor for the optional "floor" contrast of the images: subtracting it
+before the colour map, as PAMGuard's spectrogram noise reduction does, shows calls against an even
+background instead of a red sea painted bright at low frequencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from .render import CMAP_LEVELS, RenderSettings, bins, to_levels
+
+FRAMES_PER_SECOND = 2.0
+"""Frames the floor is estimated from: a 5-minute file gives 600, plenty for a median per row."""
+SIDE_SECONDS = 60.0
+"""The running medians' width: long against a call (seconds), short against a passing ship (minutes)."""
+STEP_SECONDS = 10.0
+"""The floor is computed every this many seconds; a clip takes the nearest."""
+MIN_FRAMES = 24
+CLIP_LOW, CLIP_HIGH = -6.0, 20.0
+BROADBAND_ROW_STEP = 4
+STEADY_SHARE = 0.2
+"""A row is steady at the level it holds or exceeds through 80 % of the clip."""
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A file's per-frequency noise floor in dB, every `STEP_SECONDS`, rows as `spectrogram_db` gives them."""
+
+    times: np.ndarray
+    """Seconds since the day's midnight, ascending."""
+    rows: np.ndarray
+    """dB, shape (len(times), frequency rows), high to low frequency as in the clip's spectrogram."""
+
+    def at(self, t: float) -> np.ndarray:
+        """The floor nearest to time `t` (seconds since midnight), e.g. a clip's middle."""
+        if len(self.times) == 0:
+            raise ValueError("an empty floor has no value at any time")
+        i = int(np.clip(np.searchsorted(self.times, t), 1, max(len(self.times) - 1, 1)))
+        if len(self.times) > 1 and abs(self.times[i - 1] - t) <= abs(self.times[i] - t):
+            i -= 1
+        return self.rows[min(i, len(self.times) - 1)]
+
+
+def _frames_db(x: np.ndarray, rs: RenderSettings, rate: int, stride: int) -> np.ndarray:
+    """dB of frames every `stride` samples, with the clip spectrogram's window, bins and row order."""
+    xf = x.astype(np.float32)
+    xf -= xf.mean()
+    frames = np.lib.stride_tricks.sliding_window_view(xf, rs.nfft)[::stride]
+    spec = scipy.fft.rfft(frames * np.hanning(rs.nfft).astype(np.float32), axis=1)
+    lo, hi = bins(rs, rate)
+    band = spec[:, lo : hi + 1]
+    power = band.real**2 + band.imag**2
+    return (10.0 * np.log10(power + 1e-12, dtype=np.float32))[:, ::-1]
+
+
+def file_floor(segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, rate: int) -> Floor:
+    """The floor of one file from its data: `segments` are (day index of the first sample, samples).
+
+    Windows are mean-filled where data is missing, so the floor is taken from the data itself.
+    """
+    stride = max(1, int(rate / FRAMES_PER_SECOND))
+    times: list[np.ndarray] = []
+    dbs: list[np.ndarray] = []
+    for start, data in segments:
+        if len(data) < rs.nfft:
+            continue
+        db = _frames_db(data, rs, rate, stride)
+        times.append(start / rate + (np.arange(len(db)) * stride + rs.nfft / 2) / rate)
+        dbs.append(db)
+    if not dbs:
+        raise ValueError("no segment is long enough for a single spectrogram frame; the file has no floor")
+    t = np.concatenate(times)
+    d = np.concatenate(dbs)
+    centres = np.arange(t.min() + STEP_SECONDS / 2, t.max() + STEP_SECONDS / 2, STEP_SECONDS)
+    rows = np.empty((len(centres), d.shape[1]), dtype=np.float32)
+    for i, c in enumerate(centres):
+        # the higher of the minute before and the minute after: a ship's tone is in the floor from the
+        # moment it starts (the minute after holds it) until it ends (the minute before holds it)
+        before, mid, after = np.searchsorted(t, [c - SIDE_SECONDS, c, c + SIDE_SECONDS])
+        sides = [np.median(d[a:b], axis=0) for a, b in ((before, mid), (mid, after)) if b - a >= MIN_FRAMES]
+        rows[i] = np.max(sides, axis=0) if sides else np.median(d, axis=0)  # a short file: its every frame
+    return Floor(centres, rows)
+
+
+POOL_SECONDS = 0.064
+"""Frames are averaged in time to about this (4 frames at nfft 4096, 75 % overlap) before the contour search."""
+SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
+"""Contours searched: straight sweeps this fast, up and down (humpback units fit between); a steady
+frequency counts only over TONE_SECONDS, since a quarter second of one is what two ships' lines beating
+in one bin also make."""
+CONTOUR_SECONDS = 0.25
+TONE_SECONDS = 0.5
+BANDS = ((200.0, 1.0), (600.0, 0.5))
+"""Power over a band for a while, (Hz, s): pulse trains (minke) with their gaps, fast or curved sweeps (humpback)."""
+
+
+@dataclass(frozen=True)
+class _Kernels:
+    pool: int
+    offsets: tuple[tuple[int, ...], ...]
+    """Per slope, the row offset of each of a contour's pooled columns from its first."""
+    contour: int
+    tone: int
+    bands: tuple[tuple[int, int], ...]
+
+
+@lru_cache(maxsize=8)
+def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
+    hop = rs.hop / rate
+    df = rate / rs.nfft
+    pool = max(1, int(round(POOL_SECONDS / hop)))
+    T = max(1, cols // pool)
+    dt = pool * hop
+    contour = min(T, max(1, int(round(CONTOUR_SECONDS / dt))))
+    offsets = tuple(tuple(int(round(s * dt / df * j)) for j in range(contour)) for s in SLOPES_HZ_PER_S)
+    return _Kernels(
+        pool, offsets,
+        contour=contour, tone=max(1, int(round(TONE_SECONDS / dt))),
+        bands=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / dt)))) for hz, sec in BANDS),
+    )
+
+
+def _excess(db: np.ndarray, floor: np.ndarray, pool: int, dc: bool = False) -> np.ndarray:
+    """dB over the floor, clipped, averaged over `pool` frames, less each pooled frame's broadband part."""
+    R = db.shape[0]
+    T = db.shape[1] // pool
+    z = db[:, : T * pool] - floor[:, None]
+    np.clip(z, CLIP_LOW, CLIP_HIGH, out=z)
+    p = z.reshape(R, T, pool).mean(axis=2)
+    p -= np.median(p[::BROADBAND_ROW_STEP], axis=0)
+    if dc:  # 0 Hz holds the clip's offset, not sound
+        p[-1] = 0.0
+    # a line that holds through the whole clip (a ship's line near its closest approach, which the
+    # minutes around it do not hold) is a lasting tone, not a call: each row's level through most
+    # of the clip is taken off
+    q = int(T * STEADY_SHARE)
+    p -= np.maximum(np.partition(p, q, axis=1)[:, q], 0.0)[:, None]
+    return p
+
+
+def _responses(p: np.ndarray, k: _Kernels) -> np.ndarray:
+    """Each detector's best value on the clip: sheared contours, a steady tone, band power."""
+    R, T = p.shape
+    L = min(k.contour, T)
+    out = []
+    for offs in k.offsets:
+        # the mean along every straight contour of this slope: L shifted slices added up
+        lo, hi = max(0, -min(offs)), R - max(0, max(offs))
+        if hi <= lo:
+            out.append(0.0)
+            continue
+        acc = p[lo:hi, : T - L + 1].copy()
+        for j in range(1, L):
+            acc += p[lo + offs[j] : hi + offs[j], j : T - L + 1 + j]
+        out.append(float(acc.max()) / L)
+    out.append(ndimage.uniform_filter1d(p, min(k.tone, T), axis=1, mode="nearest").max())
+    lin = np.exp(p * np.float32(np.log(10) / 10))
+    for rows_, cols_ in k.bands:
+        band = ndimage.uniform_filter(lin, (min(rows_, R), min(cols_, T)), mode="nearest")
+        out.append(10.0 * np.log10(band.max()))
+    return np.asarray(out)
+
+
+@lru_cache(maxsize=8)
+def _noise_calibration(rs: RenderSettings, rate: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each detector's mean and spread of its best value on clips of pure noise, to put them on one scale.
+
+    Measured once per process on white noise with a fixed seed: after the floor is subtracted every
+    sea looks white, so this holds for any recording.
+    """
+    from .render import spectrogram_db
+
+    rng = np.random.default_rng(20151)
+    n = int(round((shape[1] - 1) * rs.hop + rs.nfft))
+    dbs = [spectrogram_db(rng.standard_normal(n).astype(np.float32) * 1000, rs, rate) for _ in range(24)]
+    floor = np.median(np.concatenate(dbs, axis=1), axis=1)
+    k = _kernels(rs, rate, shape[1])
+    dc = bins(rs, rate)[0] == 0
+    r = np.array([_responses(_excess(d, floor, k.pool, dc), k) for d in dbs])
+    return r.mean(axis=0), np.maximum(r.std(axis=0), 1e-3)
+
+
+def call_score(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: int) -> float:
+    """The clip's call score: how far its best contour stands above what pure noise gives, in noise spreads.
+
+    `db` is the clip's spectrogram as `render.spectrogram_db` makes it; `floor` is `Floor.at(clip middle)`.
+    Around 0 for sea noise, steady tones, slow floor changes and clicks; large for calls.
+    """
+    if db.shape[0] != floor.shape[0]:
+        raise ValueError(f"spectrogram has {db.shape[0]} rows but the floor {floor.shape[0]}: other render settings?")
+    mu, sd = _noise_calibration(rs, rate, db.shape)
+    k = _kernels(rs, rate, db.shape[1])
+    r = _responses(_excess(db, floor, k.pool, bins(rs, rate)[0] == 0), k)
+    return round(float(((r - mu) / sd).max()), 3)
+
+
+FLOOR_DB_RANGE = (0.0, 24.0)
+"""dB over the floor shown darkest and brightest with the "floor" contrast."""
+
+
+def floor_levels(db: np.ndarray, floor: np.ndarray, span: tuple[float, float] = FLOOR_DB_RANGE) -> np.ndarray:
+    """Palette indices for the "floor" contrast: dB over the file's floor, on a fixed range.
+
+    A fixed range over the floor means an empty clip looks empty (dark, even) and a call's
+    brightness says how far it stands out, the same on every clip of every day.
+    """
+    levels = to_levels(db - floor[:, None], *span)
+    assert levels.max(initial=0) < CMAP_LEVELS
+    return levels
