@@ -128,7 +128,8 @@ def test_a_wrong_firebase_credential_is_a_clear_error_that_writes_nothing_and_le
     assert r.returncode == 1
     assert "refused the credential (HTTP 401)" in r.stdout + r.stderr
     assert db.writes() == [] and db.data == {"sampleCounts": {"a": 7}}
-    assert len(json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read())) == 179
+    listed = json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read())
+    assert len(listed) == 179, r.stdout[-3000:] + r.stderr[-3000:]
     assert_no_secret(tmp_path, outputs, client, name, [S3_SECRET, wrong])
     record("Secrets: Firebase refuses the secret", faults=1, kinds="401 from the Realtime Database", files=0,
            recovered=0, named=0, finished_by_rerun=0, days=0, days_completed=0, objects_lost=0, secrets_leaked=0)
