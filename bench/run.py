@@ -36,8 +36,8 @@ import numpy as np
 from whaledr_core import clips, listing, render
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import ClipSettings
+from whaledr_core.fileclips import process_file
 from whaledr_core.mirror import serve
-from whaledr_core.process import process_file
 from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import LocalSink
 from whaledr_core.synth import SynthOptions, write_day

@@ -18,7 +18,7 @@ from pathlib import Path
 from whaledr_core import clips, listing
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import ClipSettings, plan_day
-from whaledr_core.process import process_file
+from whaledr_core.fileclips import process_file
 from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import LocalSink
 from whaledr_core.synth import SynthOptions, write_day

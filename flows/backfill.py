@@ -22,7 +22,7 @@ from prefect.states import Scheduled
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
-from whaledr_core import manifest
+from whaledr_core import daymanifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
 from whaledr_core.days import (
     DEFAULT_LAG_DAYS,
@@ -248,7 +248,7 @@ def _this_run_id() -> str:
 def _outcome(day: dt.date, node: str, status: str, seconds: float | None, flow_run: str, output: Output) -> DayOutcome:
     """A day's figures come from its manifest, where the day run left them; a run that wrote none has none."""
     try:
-        record = manifest.read(output.open(), node, day)
+        record = daymanifest.read(output.open(), node, day)
     except Exception as e:  # the output cannot be read from here (another machine's folder): no figures
         get_run_logger().warning("%s %s: day manifest not readable here: %s", node, day, e)
         record = None

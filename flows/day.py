@@ -13,12 +13,12 @@ from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from whaledr_core import appmanifest, manifest
+from whaledr_core import appmanifest, daymanifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
-from whaledr_core.clips import ERROR, NOT_FETCHED, FileUnit
+from whaledr_core.clips import FileUnit, Skip
 from whaledr_core.fetch import default_cache
+from whaledr_core.fileclips import FileResult, FileStatus, failed
 from whaledr_core.naming import day_prefix
-from whaledr_core.process import FileResult, failed
 from whaledr_core.rerun import downloads_to_drop, plan_rerun
 
 from . import tasks
@@ -73,7 +73,7 @@ def day_flow(
     listed = time.perf_counter()
 
     sink = output.open()
-    rerun = plan_rerun(plan, manifest.read(sink, h.node, day), sink.keys(day_prefix(sink.prefix, h.node, day)),
+    rerun = plan_rerun(plan, daymanifest.read(sink, h.node, day), sink.keys(day_prefix(sink.prefix, h.node, day)),
                        sink.prefix, h.node, cs, rs, overwrite)
     log.info("%d files to process, %d finished by an earlier run", len(rerun.todo), len(rerun.reused))
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
@@ -97,7 +97,7 @@ def day_flow(
 
     timings = {"list": listed - started, "process": time.perf_counter() - listed}
     timings["total"] = time.perf_counter() - started
-    record = manifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan,
+    record = daymanifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan,
                             results=results, cs=cs, rs=rs, timings=timings)
     tasks.write_manifest(output, h.node, day, record)
     _report(record)
@@ -110,7 +110,7 @@ def day_flow(
     if record["complete"] and not downloads.keep:
         for path in downloads_to_drop(plan, Path(cache)):
             path.unlink(missing_ok=True)
-    summary = manifest.summary_line(record, timings["total"])
+    summary = daymanifest.summary_line(record, timings["total"])
     log.info(summary)
     if not record["complete"]:
         raise DayIncomplete(summary + "; failed: " + ", ".join(record["failed_files"]))
@@ -133,13 +133,13 @@ def _file_result(processed, unit: FileUnit, downloaded) -> FileResult:
     except Exception as e:  # a process-pool future whose input (the download) failed raises
         outcome = e
     if isinstance(outcome, FileResult):
-        if outcome.status != "ok":
+        if outcome.status != FileStatus.OK:
             get_run_logger().warning("%s", outcome.error)
         return outcome
     if downloaded is not None and downloaded.state.is_failed():
-        result = failed(unit, NOT_FETCHED, f"{unit.file.name}: {_error(downloaded)}")
+        result = failed(unit, Skip.NOT_FETCHED, f"{unit.file.name}: {_error(downloaded)}")
     else:
-        result = failed(unit, ERROR, f"{unit.file.name}: {outcome}")
+        result = failed(unit, Skip.ERROR, f"{unit.file.name}: {outcome}")
     get_run_logger().warning("%s", result.error)
     return result
 
@@ -163,5 +163,5 @@ def _report(record: dict) -> None:
             "written": t["clips_written"], "present": t["clips_present"], "skipped": t["skipped_windows"],
             "MB": round((t["png_bytes"] + t["wav_bytes"]) / 1e6, 1), "seconds": record["timings"]["total"],
         }],
-        description=manifest.summary_line(record),
+        description=daymanifest.summary_line(record),
     )

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from whaledr_core.process import FileResult
+from whaledr_core.fileclips import FileResult
 
 
 @dataclass

@@ -8,12 +8,12 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from whaledr_core import appmanifest, appsync, clips, fetch, listing, manifest
+from whaledr_core import appmanifest, appsync, clips, daymanifest, fetch, listing
 from whaledr_core.catalog import Hydrophone, get_hydrophone
-from whaledr_core.clips import NOT_FETCHED, ClipSettings, DayPlan, FileUnit
+from whaledr_core.clips import ClipSettings, DayPlan, FileUnit, Skip
+from whaledr_core.fileclips import FileResult, FileStatus, failed, process_file
 from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
-from whaledr_core.process import FileResult, failed, process_file
 from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import day_before_needed
 
@@ -94,7 +94,7 @@ def process(
         try:
             path = _local_path(unit.file, cache)
         except fetch.FetchError as e:
-            return failed(unit, NOT_FETCHED, f"{unit.file.name}: {type(e).__name__}: {e}")
+            return failed(unit, Skip.NOT_FETCHED, f"{unit.file.name}: {type(e).__name__}: {e}")
         used.append(path)
 
     def next_path() -> str | None:
@@ -108,7 +108,7 @@ def process(
             return None
 
     result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), cs, rs, done)
-    if drop and result.status == "ok" and fetch.is_remote(unit.file.url):  # never a folder source's own files
+    if drop and result.status == FileStatus.OK and fetch.is_remote(unit.file.url):  # never a folder source's own files
         for p in used:
             Path(p).unlink(missing_ok=True)
     return result
@@ -119,7 +119,7 @@ def write_manifest(output: Output, node: str, day: dt.date, record: dict) -> str
     """Written after every clip it lists was stored: its presence says the day's run finished."""
     sink = output.open()
     key = day_manifest_key(sink.prefix, node, day)
-    sink.put(key, manifest.dumps(record), "application/json")
+    sink.put(key, daymanifest.dumps(record), "application/json")
     return key
 
 

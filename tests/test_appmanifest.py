@@ -13,7 +13,7 @@ import json
 import pytest
 
 from whaledr_core import appmanifest
-from whaledr_core.manifest import SCHEMA
+from whaledr_core.daymanifest import SCHEMA
 from whaledr_core.sinks import LocalSink, S3Sink
 
 # the two legacy forms; the first imitates the original writer's IDs (whaledr/whalebooks), the second

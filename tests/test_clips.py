@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whaledr_core import clips, listing, manifest
+from whaledr_core import clips, daymanifest, listing
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import ClipSettings, plan_day
+from whaledr_core.fileclips import process_file
 from whaledr_core.naming import clip_key
-from whaledr_core.process import process_file
 from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import LocalSink
 
@@ -44,7 +44,7 @@ def run_files(paths, tmp_path, cs=CS, rs=RS):
         process_file(u, u.file.url, (lambda u=u: u.next_file.url) if u.next_file else None, DAY, H.node, sink, cs, rs)
         for u in plan.units
     ]
-    m = manifest.build(hydrophone=H, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
+    m = daymanifest.build(hydrophone=H, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
                        cs=cs, rs=rs, timings={})
     return plan, results, m, sink
 

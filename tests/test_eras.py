@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from whaledr_core import clips, listing, manifest
+from whaledr_core import clips, daymanifest, listing
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import ClipSettings, plan_day
-from whaledr_core.process import process_file
+from whaledr_core.fileclips import process_file
 from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import LocalSink
 from whaledr_core.synth import SynthOptions, write_day
@@ -80,7 +80,7 @@ def run(paths: list[Path], tmp_path: Path, day: dt.date = DAY, cs: ClipSettings 
     sink = LocalSink(tmp_path / "out")
     results = [process_file(u, u.file.url, (lambda u=u: u.next_file.url) if u.next_file else None, day, H.node,
                             sink, cs, RS) for u in plan.units]
-    return manifest.build(hydrophone=H, day=day, source=str(tmp_path), folder=None, plan=plan, results=results,
+    return daymanifest.build(hydrophone=H, day=day, source=str(tmp_path), folder=None, plan=plan, results=results,
                           cs=cs, rs=RS, timings={})
 
 

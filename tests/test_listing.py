@@ -149,9 +149,9 @@ def test_synth_pages_follow_apaches_rules(tmp_path):
 
 
 def test_a_mseed_name_in_no_known_form_is_a_failed_file_that_names_it(tmp_path):
-    from whaledr_core import manifest
+    from whaledr_core import daymanifest
     from whaledr_core.clips import ClipSettings, plan_day
-    from whaledr_core.process import process_file
+    from whaledr_core.fileclips import process_file
     from whaledr_core.render import RenderSettings
     from whaledr_core.sinks import LocalSink
 
@@ -171,7 +171,7 @@ def test_a_mseed_name_in_no_known_form_is_a_failed_file_that_names_it(tmp_path):
     assert [(u.file.name, len(u.windows)) for u in plan.units] == [(good.name, 17_280), (odd.name, 0)]
     sink = LocalSink(tmp_path / "out")
     results = [process_file(u, u.file.url, None, DAY, h.node, sink, cs, rs) for u in plan.units]
-    m = manifest.build(hydrophone=h, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
+    m = daymanifest.build(hydrophone=h, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
                        cs=cs, rs=rs, timings={})
     assert m["failed_files"] == [odd.name] and not m["complete"]
     entry = next(f for f in m["files"] if f["name"] == odd.name)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from whaledr_core import listing, manifest
+from whaledr_core import daymanifest, listing
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import ClipSettings, plan_day
 from whaledr_core.fetch import cache_path
+from whaledr_core.fileclips import process_file
 from whaledr_core.naming import clip_key, day_manifest_key, day_prefix
-from whaledr_core.process import process_file
 from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import day_before_needed, downloads_to_drop, plan_rerun
 from whaledr_core.sinks import LocalSink
@@ -39,20 +39,20 @@ def a_finished_day(tmp_path: Path):
     plan = plan_day(DAY, [raw(p) for p in paths], CS)
     sink = LocalSink(tmp_path / "out")
     results = [process_file(u, u.file.url, None, DAY, H.node, sink, CS, RS) for u in plan.units]
-    record = manifest.build(hydrophone=H, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
+    record = daymanifest.build(hydrophone=H, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
                             cs=CS, rs=RS, timings={})
-    sink.put(day_manifest_key(sink.prefix, H.node, DAY), manifest.dumps(record), "application/json")
+    sink.put(day_manifest_key(sink.prefix, H.node, DAY), daymanifest.dumps(record), "application/json")
     return plan, sink, record
 
 
 def rerun_of(plan, sink, overwrite=False):
-    return plan_rerun(plan, manifest.read(sink, H.node, DAY), sink.keys(day_prefix(sink.prefix, H.node, DAY)),
+    return plan_rerun(plan, daymanifest.read(sink, H.node, DAY), sink.keys(day_prefix(sink.prefix, H.node, DAY)),
                       sink.prefix, H.node, CS, RS, overwrite)
 
 
 def test_a_finished_day_is_read_back_and_reused_whole(tmp_path):
     plan, sink, record = a_finished_day(tmp_path)
-    assert manifest.read(sink, H.node, DAY) == manifest.loads(manifest.dumps(record))
+    assert daymanifest.read(sink, H.node, DAY) == daymanifest.loads(daymanifest.dumps(record))
     assert record["totals"]["clips"] == 8
     rerun = rerun_of(plan, sink)
     assert set(rerun.reused) == {u.file.name for u in plan.units} and rerun.todo == []
@@ -75,7 +75,7 @@ def test_overwrite_redoes_everything_and_other_settings_reuse_nothing(tmp_path):
     rerun = rerun_of(plan, sink, overwrite=True)
     assert rerun.reused == {} and len(rerun.todo) == 2 and not any(rerun.done.values())
     other = dataclasses.replace(RS, nfft=1024)  # the stored clips were made otherwise: nothing trusted
-    rerun = plan_rerun(plan, manifest.read(sink, H.node, DAY), sink.keys(day_prefix(sink.prefix, H.node, DAY)),
+    rerun = plan_rerun(plan, daymanifest.read(sink, H.node, DAY), sink.keys(day_prefix(sink.prefix, H.node, DAY)),
                        sink.prefix, H.node, CS, other)
     assert rerun.reused == {} and len(rerun.todo) == 2
 
@@ -83,7 +83,7 @@ def test_overwrite_redoes_everything_and_other_settings_reuse_nothing(tmp_path):
 def test_a_damaged_day_manifest_only_costs_the_shortcut(tmp_path):
     plan, sink, _ = a_finished_day(tmp_path)
     sink.put(day_manifest_key(sink.prefix, H.node, DAY), b"{not json", "application/json")
-    assert manifest.read(sink, H.node, DAY) is None
+    assert daymanifest.read(sink, H.node, DAY) is None
     rerun = rerun_of(plan, sink)
     assert rerun.reused == {} and all(len(d) == 4 for d in rerun.done.values())  # the clips are still stored
 

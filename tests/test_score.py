@@ -7,17 +7,18 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from conftest import DAY, RATE, mseed_name, write_mseed
 
+from whaledr_core import daymanifest, listing
 from whaledr_core import events as ev
-from whaledr_core import listing, manifest
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import SHORT, ClipSettings, plan_day
+from whaledr_core.fileclips import process_file
 from whaledr_core.overview import overview_png
-from whaledr_core.process import process_file
 from whaledr_core.render import RenderSettings, spectrogram_db
 from whaledr_core.score import call_score, file_floor, floor_levels
 from whaledr_core.sinks import LocalSink
+
+from conftest import DAY, RATE, mseed_name, write_mseed
 
 RS = RenderSettings(axes=False)
 CLIP = 5
@@ -130,14 +131,14 @@ def test_every_window_with_data_gets_a_score_in_the_file_result_and_the_day_mani
     png = overview_png({k: c.astype(np.float32) for k, c in r.columns.items()}, r.scores, {best},
                        windows_per_day=cs.windows_per_day)
     assert png.startswith(b"\x89PNG")
-    m = manifest.build(hydrophone=h, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=[r],
+    m = daymanifest.build(hydrophone=h, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=[r],
                        cs=cs, rs=RS, timings={})
-    assert manifest.scores(manifest.loads(manifest.dumps(m))) == r.scores
+    assert daymanifest.scores(daymanifest.loads(daymanifest.dumps(m))) == r.scores
     assert "scores" not in m["files"][0]
     # a rerun takes the file's scores from the manifest without reading it
     stored = set(sink.keys("").keys())
     ids = {c["id"] for c in m["clips"]}
-    again = manifest.reusable(manifest.loads(manifest.dumps(m)), plan, cs, RS, ids)
+    again = daymanifest.reusable(daymanifest.loads(daymanifest.dumps(m)), plan, cs, RS, ids)
     assert stored and again[unit.file.name].scores == r.scores
     # already-stored clips are scored too
     redo = process_file(unit, str(path), None, DAY, h.node, sink, cs, RS, done=frozenset(ids))
@@ -152,9 +153,9 @@ def test_a_manifest_without_scores_is_not_reused(tmp_path):
     plan = plan_day(DAY, [listing.RawFile(str(path), path.name, start, path.stat().st_size, True, codes)], cs)
     h = get_hydrophone("LJ01D")
     r = process_file(plan.units[0], str(path), None, DAY, h.node, LocalSink(tmp_path / "o"), cs, RS)
-    m = manifest.loads(manifest.dumps(manifest.build(hydrophone=h, day=DAY, source="", folder=None, plan=plan,
+    m = daymanifest.loads(daymanifest.dumps(daymanifest.build(hydrophone=h, day=DAY, source="", folder=None, plan=plan,
                                                      results=[r], cs=cs, rs=RS, timings={})))
     ids = {c["id"] for c in m["clips"]}
-    assert manifest.reusable(m, plan, cs, RS, ids)
+    assert daymanifest.reusable(m, plan, cs, RS, ids)
     del m["scores"]  # a day made before scores were recorded
-    assert manifest.reusable(m, plan, cs, RS, ids) == {}
+    assert daymanifest.reusable(m, plan, cs, RS, ids) == {}

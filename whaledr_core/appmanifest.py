@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .manifest import loads
+from .daymanifest import loads
 from .naming import APP_MANIFEST_NAME, DAY_MANIFEST_NAME, ID_SEPARATOR, app_manifest_key, clip_key
 from .render import IMAGE_FORMATS
 from .sinks import Sink

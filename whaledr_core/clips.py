@@ -15,6 +15,7 @@ import datetime as dt
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -23,16 +24,19 @@ from .listing import RawFile
 
 DAY_SECONDS = 86_400
 
-GAP = "gap"
-"""No data in the window (at most `tolerance_samples`)."""
-SHORT = "short"
-"""Some data, but more than `tolerance_samples` missing."""
-BAD_FILE = "bad_file"
-"""The owning file could not be read."""
-NOT_FETCHED = "not_fetched"
-"""The owning file could not be downloaded."""
-ERROR = "error"
-"""Processing the owning file failed for another reason (see the file's error)."""
+class Skip(StrEnum):
+    """Why a window of the day is not a clip: the day manifest's `skipped[].reason`."""
+
+    GAP = "gap"
+    """No data in the window (at most `tolerance_samples`)."""
+    SHORT = "short"
+    """Some data, but more than `tolerance_samples` missing."""
+    BAD_FILE = "bad_file"
+    """The owning file could not be read."""
+    NOT_FETCHED = "not_fetched"
+    """The owning file could not be downloaded."""
+    ERROR = "error"
+    """Processing the owning file failed for another reason (see the file's error)."""
 
 
 @dataclass(frozen=True)
@@ -438,7 +442,7 @@ class Window:
     """int32, exactly one window long, when the window makes a clip."""
     coverage: float
     reason: str | None
-    """None for a clip; GAP or SHORT otherwise."""
+    """None for a clip; Skip.GAP or Skip.SHORT otherwise."""
 
 
 def cut(
@@ -462,8 +466,8 @@ def cut(
                 samples, covered = gather(segments, a, b)
         coverage = covered / W
         if covered <= tol:  # a sample or two past a file's end is not data worth a word
-            yield Window(k, None, coverage, GAP)
+            yield Window(k, None, coverage, Skip.GAP)
         elif covered < W - tol:
-            yield Window(k, None, coverage, SHORT)
+            yield Window(k, None, coverage, Skip.SHORT)
         else:
             yield Window(k, samples, coverage, None)

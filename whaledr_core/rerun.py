@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import manifest
+from . import daymanifest
 from .clips import ClipSettings, DayPlan, FileUnit, day_index
 from .fetch import cache_path, is_remote
+from .fileclips import FileResult, clip_ids, stored_ids
 from .listing import RawFile
-from .process import FileResult, clip_ids, stored_ids
 from .render import RenderSettings, wav_size
 
 
@@ -46,7 +46,7 @@ def plan_rerun(
         return RerunPlan({}, list(plan.units), {name: frozenset() for name in ids})
     stored = stored_ids(existing, prefix, set().union(*ids.values()), wav_size(rs, cs.window, cs.sample_rate),
                         rs.image.extension)
-    reused = manifest.reusable(previous, plan, cs, rs, stored)
+    reused = daymanifest.reusable(previous, plan, cs, rs, stored)
     todo = [u for u in plan.units if u.file.name not in reused]
     return RerunPlan(reused, todo, {u.file.name: ids[u.file.name] & stored for u in todo})
 

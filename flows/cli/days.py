@@ -35,7 +35,7 @@ def backfill(
 ) -> None:
     """Process every day from START to END for each hydrophone: here, one day after another, or with
     --deployment as flow runs that a work pool's workers share."""
-    from whaledr_core import manifest
+    from whaledr_core import daymanifest
     from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION, DayRangeError, day_range, too_long
 
     from ..params import App, Output
@@ -73,8 +73,8 @@ def backfill(
                                   concurrency=concurrency, max_days=len(days), return_state=True)
         for day in days:
             for node in nodes:
-                record = manifest.read(sink, node, day)
-                typer.echo(manifest.summary_line(record) if record else f"{node} {day}: no day manifest")
+                record = daymanifest.read(sink, node, day)
+                typer.echo(daymanifest.summary_line(record) if record else f"{node} {day}: no day manifest")
     if not state.is_completed():
         o.fail(str(state.message), 1)
     typer.echo(f"{len(days) * len(nodes)} day runs completed")

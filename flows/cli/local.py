@@ -71,7 +71,7 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
             verbose: bool) -> int:
     """The day flow here, on `workers` processes; returns the exit code (0 complete, 1 not)."""
     quiet(verbose)
-    from whaledr_core import manifest
+    from whaledr_core import daymanifest
 
     from ..server import prefect_api
 
@@ -88,13 +88,13 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
         with ProgressBar() as listener, listening(listener):
             state = flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
                          rendering=rendering, overwrite=overwrite, dask_address=dask_address, return_state=True)
-        record = manifest.read(sink, node, day)
+        record = daymanifest.read(sink, node, day)
     seconds = time.perf_counter() - started
     if state.is_completed() and record:
-        typer.echo(manifest.summary_line(record, seconds))
+        typer.echo(daymanifest.summary_line(record, seconds))
         return 0
     if record and record["date"] == day.isoformat() and state.is_failed() and not record["complete"]:
-        typer.echo(manifest.summary_line(record, seconds))
+        typer.echo(daymanifest.summary_line(record, seconds))
         typer.secho(f"whaledr: day incomplete; failed files: {', '.join(record['failed_files'])}; "
                     f"rerun the same command to retry them", fg="red", err=True)
         return 1

@@ -14,9 +14,9 @@ from typing import Any
 
 from . import __version__
 from .catalog import Hydrophone
-from .clips import GAP, ClipSettings, DayPlan, window_start
+from .clips import ClipSettings, DayPlan, Skip, window_start
+from .fileclips import FileResult, FileStatus
 from .naming import day_manifest_key
-from .process import FileResult
 from .render import RenderSettings
 from .sinks import Sink
 
@@ -50,7 +50,7 @@ def build(
         for r in results
         for sid, k, cov in r.clips
     ]
-    windows = [(k, GAP, 0.0, None) for k in plan.unowned]
+    windows: list[tuple[int, str, float, str | None]] = [(k, Skip.GAP, 0.0, None) for k in plan.unowned]
     windows += [(k, reason, cov, r.name) for r in results for k, reason, cov in r.skipped]
     skipped = _merge(sorted(windows, key=lambda w: w[0]), day, cs)
     listed = {f.name for f in plan.files}
@@ -61,7 +61,7 @@ def build(
         entry["size_exact"] = f.size_exact
         files.append(entry)
     n_skipped = sum(s["windows"] for s in skipped)
-    failed = [r.name for r in results if r.status != "ok"]
+    failed = [r.name for r in results if r.status != FileStatus.OK]
     totals = {
         "files_listed": len(plan.files),
         "files_failed": len(failed),
@@ -194,7 +194,8 @@ def reusable(
     out: dict[str, FileResult] = {}
     for unit in plan.units:
         e = entries.get(unit.file.name)
-        if not e or e.get("status") != "ok" or e.get("next_missing") or e.get("first_window") != unit.first_window or e.get("end_window") != unit.end_window:
+        if not e or e.get("status") != FileStatus.OK or e.get("next_missing") \
+                or (e.get("first_window"), e.get("end_window")) != (unit.first_window, unit.end_window):
             continue
         clips = clips_by_file.get(unit.file.name, [])
         skipped = skipped_by_file.get(unit.file.name, [])

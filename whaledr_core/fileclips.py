@@ -13,17 +13,16 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from .clips import (
-    BAD_FILE,
-    ERROR,
-    SHORT,
     BadFile,
     ClipSettings,
     FileUnit,
+    Skip,
     cut,
     gather,
     read_file,
@@ -39,6 +38,15 @@ from .sinks import Sink
 WAV_TYPE = "audio/wav"
 
 
+class FileStatus(StrEnum):
+    """What became of a file's owned windows: the day manifest's `files[].status`."""
+
+    OK = "ok"
+    """Every owned window is a clip in the sink or a skip with a reason."""
+    FAILED = "failed"
+    """The file could not be had or read, or a clip could not be stored: see its error."""
+
+
 @dataclass
 class FileResult:
     name: str
@@ -46,8 +54,7 @@ class FileResult:
     size: int | None
     first_window: int
     end_window: int
-    status: str = "ok"
-    """"ok": every owned window is a clip in the sink or a skip with a reason; "failed": see error."""
+    status: FileStatus = FileStatus.OK
     error: str | None = None
     clips: list[tuple[str, int, float]] = field(default_factory=list)
     """(sample ID, window index, coverage) of each clip that is in the sink."""
@@ -84,7 +91,7 @@ def clip_ids(unit: FileUnit, day: dt.date, node: str, cs: ClipSettings) -> dict[
 def failed(unit: FileUnit, reason: str, error: str) -> FileResult:
     """Every window the unit owns, skipped for `reason`: a file that failed is never a silent hole."""
     r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
-    r.status, r.error = "failed", error
+    r.status, r.error = FileStatus.FAILED, error
     r.skipped = [(k, reason, 0.0) for k in unit.windows]
     return r
 
@@ -123,14 +130,14 @@ def process_file(
     """
     t_start = time.perf_counter()
     if unit.file.problem is not None:  # listed, but unusable as such: a failed file, never a silent skip
-        return failed(unit, BAD_FILE, f"{unit.file.name}: {unit.file.problem}")
+        return failed(unit, Skip.BAD_FILE, f"{unit.file.name}: {unit.file.problem}")
     ids = clip_ids(unit, day, node, cs)
     r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
     t0 = time.perf_counter()
     try:
         data = read_file(path, day, cs)
     except BadFile as e:
-        out = failed(unit, BAD_FILE, f"{unit.file.name}: {e}")
+        out = failed(unit, Skip.BAD_FILE, f"{unit.file.name}: {e}")
         out.seconds = {"decode": time.perf_counter() - t0}
         return out
     decode = time.perf_counter() - t0
@@ -144,10 +151,11 @@ def process_file(
         r.notes.append(short)
 
     def load_next():
-        where = next_path() if next_path is not None and unit.next_file is not None else None
+        nxt = unit.next_file
+        where = next_path() if next_path is not None and nxt is not None else None
         try:
-            if where is not None:
-                return read_file(where, day, cs, head_seconds=cs.clip_seconds + 1, start=unit.next_file.start)
+            if where is not None and nxt is not None:
+                return read_file(where, day, cs, head_seconds=cs.clip_seconds + 1, start=nxt.start)
         except BadFile:
             pass
         r.next_missing = True
@@ -170,14 +178,15 @@ def process_file(
         for w in cut(unit, data, cs, load_next if unit.next_file is not None else None):
             if w.reason is not None:
                 r.skipped.append((w.k, w.reason, round(w.coverage, 6)))
-                if w.reason == SHORT:  # some data: scored too, its gaps filled with the mean as a clip's are
+                if w.reason == Skip.SHORT:  # some data: scored too, its gaps filled with the mean as a clip's are
                     part, _ = gather(data.segments, w.k * cs.window, (w.k + 1) * cs.window)
                     if part is not None:
                         score(w.k, spectrogram_db(part, rs, cs.sample_rate))
                 continue
-            sid = ids[w.k]
+            sid, samples = ids[w.k], w.samples
+            assert samples is not None  # a window without a reason is a clip, which has its samples
             t = time.perf_counter()
-            db = spectrogram_db(w.samples, rs, cs.sample_rate)
+            db = spectrogram_db(samples, rs, cs.sample_rate)
             spent["image"] += time.perf_counter() - t
             score(w.k, db)
             if sid in done:
@@ -187,7 +196,7 @@ def process_file(
             t = time.perf_counter()
             picture = encode_image(to_levels(db, *db_limits(db, rs)), rs, cs.sample_rate, cs.clip_seconds)
             t1 = time.perf_counter()
-            wav = wav_bytes(w.samples, rs, cs.sample_rate)
+            wav = wav_bytes(samples, rs, cs.sample_rate)
             t2 = time.perf_counter()
             store.add((sid, w.k, round(w.coverage, 6)), [
                 # WAV first: the image is what a volunteer sees, so it appears only with its sound beside it
@@ -204,9 +213,9 @@ def process_file(
     r.clips += store.stored
     r.written = len(store.stored)
     if store.failed:
-        r.status = "failed"
+        r.status = FileStatus.FAILED
         r.error = f"{unit.file.name}: {len(store.failed)} clips not stored, first: {store.failed[0][1]}"
-        r.skipped += [(k, ERROR, cov) for (_, k, cov), _ in store.failed]
+        r.skipped += [(k, Skip.ERROR, cov) for (_, k, cov), _ in store.failed]
     r.clips.sort(key=lambda c: c[1])
     r.skipped.sort(key=lambda s: s[0])
     r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
