@@ -31,25 +31,26 @@ from .run import DAY, NODE, listing_path
 def levels_of_a_file(folder: Path) -> list[np.ndarray]:
     """Palette indices of every clip of one synthetic file: the input of the encode step."""
     write_day(folder, get_hydrophone(NODE), DAY, SynthOptions(files=1))
-    cs, rs = ClipSettings(), RenderSettings()
-    unit = clips.plan_day(DAY, listing.list_day(str(folder), get_hydrophone(NODE), DAY)[1], cs).units[0]
-    data = clips.read_file(listing_path(unit.file.url), DAY, cs)
+    clip_settings, render_settings = ClipSettings(), RenderSettings()
+    unit = clips.plan_day(DAY, listing.list_day(str(folder), get_hydrophone(NODE), DAY)[1], clip_settings).units[0]
+    data = clips.read_file(listing_path(unit.file.url), DAY, clip_settings)
     out = []
-    for w in clips.cut(unit, data, cs, None):
+    for w in clips.cut(unit, data, clip_settings, None):
         if w.reason is None and w.samples is not None:
-            db = render.spectrogram_db(w.samples, rs, cs.sample_rate)
-            out.append(render.to_levels(db, *render.db_limits(db, rs)))
+            db = render.spectrogram_db(w.samples, render_settings, clip_settings.sample_rate)
+            out.append(render.to_levels(db, *render.db_limits(db, render_settings)))
     return out
 
 
-def measure(levels: list[np.ndarray], rs: RenderSettings, rounds: int) -> dict[str, float]:
-    cs = ClipSettings()
-    render.encode_image(levels[0], rs, cs.sample_rate, cs.clip_seconds)  # the frame is drawn once per process
+def measure(levels: list[np.ndarray], render_settings: RenderSettings, rounds: int) -> dict[str, float]:
+    clip_settings = ClipSettings()
+    # the frame is drawn once per process
+    render.encode_image(levels[0], render_settings, clip_settings.sample_rate, clip_settings.clip_seconds)
     times, sizes = [], []
     for _ in range(rounds):
         for lv in levels:
             t0 = time.perf_counter()
-            data = render.encode_image(lv, rs, cs.sample_rate, cs.clip_seconds)
+            data = render.encode_image(lv, render_settings, clip_settings.sample_rate, clip_settings.clip_seconds)
             times.append(time.perf_counter() - t0)
             sizes.append(len(data))
     ms = np.array(times) * 1000

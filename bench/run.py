@@ -59,32 +59,34 @@ def log(msg: str) -> None:
 
 def stages(mirror: Path, n_files: int, out: Path) -> dict[str, float]:
     """Milliseconds per clip of each step, in one process, over the first files."""
-    h, cs, rs = get_hydrophone(NODE), ClipSettings(), RenderSettings()
-    plan = clips.plan_day(DAY, listing.list_day(str(mirror), h, DAY)[1], cs)
+    h, clip_settings, render_settings = get_hydrophone(NODE), ClipSettings(), RenderSettings()
+    plan = clips.plan_day(DAY, listing.list_day(str(mirror), h, DAY)[1], clip_settings)
     sink = LocalSink(out)
     t = dict.fromkeys(["decode", "spectrogram", "scaling", "image_encode", "wav_encode", "writes"], 0.0)
     n = 0
     # warm up: obspy's plugin lookup, the FFT plan and the axes frame are one-off costs per process
-    clips.read_file(listing_path(plan.units[0].file.url), DAY, cs)
-    render.spectrogram_image(np.zeros(cs.window, np.int32), rs, cs.sample_rate, cs.clip_seconds)
+    clips.read_file(listing_path(plan.units[0].file.url), DAY, clip_settings)
+    render.spectrogram_image(np.zeros(clip_settings.window, np.int32), render_settings, clip_settings.sample_rate,
+                             clip_settings.clip_seconds)
     for unit in plan.units[:n_files]:
         t0 = time.perf_counter()
-        data = clips.read_file(listing_path(unit.file.url), DAY, cs)
+        data = clips.read_file(listing_path(unit.file.url), DAY, clip_settings)
         t["decode"] += time.perf_counter() - t0
-        for w in clips.cut(unit, data, cs, None):
+        for w in clips.cut(unit, data, clip_settings, None):
             if w.reason is not None:
                 continue
             t0 = time.perf_counter()
-            db = render.spectrogram_db(w.samples, rs, cs.sample_rate)
+            db = render.spectrogram_db(w.samples, render_settings, clip_settings.sample_rate)
             t1 = time.perf_counter()
-            levels = render.to_levels(db, *render.db_limits(db, rs))
+            levels = render.to_levels(db, *render.db_limits(db, render_settings))
             t2 = time.perf_counter()
-            picture = render.encode_image(levels, rs, cs.sample_rate, cs.clip_seconds)
+            picture = render.encode_image(levels, render_settings, clip_settings.sample_rate,
+                                          clip_settings.clip_seconds)
             t3 = time.perf_counter()
-            wav = render.wav_bytes(w.samples, rs, cs.sample_rate)
+            wav = render.wav_bytes(w.samples, render_settings, clip_settings.sample_rate)
             t4 = time.perf_counter()
             sink.put(f"s/{n}.wav", wav, "audio/wav")
-            sink.put(f"s/{n}.{rs.image.extension}", picture, rs.image.content_type)
+            sink.put(f"s/{n}.{render_settings.image.extension}", picture, render_settings.image.content_type)
             t5 = time.perf_counter()
             for k, a, b in (("spectrogram", t0, t1), ("scaling", t1, t2), ("image_encode", t2, t3),
                             ("wav_encode", t3, t4), ("writes", t4, t5)):
@@ -101,9 +103,9 @@ def listing_path(url: str) -> str:
 
 def _bare_unit(args):
     unit, out = args
-    cs, rs = ClipSettings(), RenderSettings()
+    clip_settings, render_settings = ClipSettings(), RenderSettings()
     nxt = (lambda: listing_path(unit.next_file.url)) if unit.next_file else None
-    r = process_file(unit, listing_path(unit.file.url), nxt, DAY, NODE, LocalSink(out), cs, rs)
+    r = process_file(unit, listing_path(unit.file.url), nxt, DAY, NODE, LocalSink(out), clip_settings, render_settings)
     return len(r.clips), r.peak_rss_mib
 
 
@@ -151,14 +153,14 @@ def original(mirror: Path, n_clips: int) -> dict[str, float] | None:
     import soundfile as sf
     from matplotlib import mlab
 
-    cs = ClipSettings()
-    unit = clips.plan_day(DAY, listing.list_day(str(mirror), get_hydrophone(NODE), DAY)[1], cs).units[0]
-    data = clips.read_file(listing_path(unit.file.url), DAY, cs)
-    windows = [w for w in clips.cut(unit, data, cs, None) if w.reason is None][:n_clips]
+    clip_settings = ClipSettings()
+    unit = clips.plan_day(DAY, listing.list_day(str(mirror), get_hydrophone(NODE), DAY)[1], clip_settings).units[0]
+    data = clips.read_file(listing_path(unit.file.url), DAY, clip_settings)
+    windows = [w for w in clips.cut(unit, data, clip_settings, None) if w.reason is None][:n_clips]
     t0 = time.perf_counter()
     for w in windows:
         x = w.samples.astype(np.float64)
-        spec, freqs, times = mlab.specgram(x, NFFT=4096, Fs=cs.sample_rate, noverlap=4096 - 21)
+        spec, freqs, times = mlab.specgram(x, NFFT=4096, Fs=clip_settings.sample_rate, noverlap=4096 - 21)
         keep = freqs <= 8000
         db = 10 * np.log10(spec[keep] + 1e-12)
         fig = plt.figure(figsize=(5.12, 5.12), dpi=100)
@@ -172,7 +174,7 @@ def original(mirror: Path, n_clips: int) -> dict[str, float] | None:
         wav = io.BytesIO()
         y = x - x.mean()
         full_scale = (y / np.abs(y).max() * (2**31 - 1)).astype(np.int32)
-        sf.write(wav, full_scale, cs.sample_rate, format="WAV", subtype="PCM_32")
+        sf.write(wav, full_scale, clip_settings.sample_rate, format="WAV", subtype="PCM_32")
     per = (time.perf_counter() - t0) / len(windows)
     return {"clips": len(windows), "seconds_per_clip": round(per, 3)}
 

@@ -36,18 +36,19 @@ def best(f, n: int = 5) -> float:
 
 
 def main() -> None:
-    h, cs, rs = get_hydrophone("LJ01D"), ClipSettings(), RenderSettings()
+    h, clip_settings, render_settings = get_hydrophone("LJ01D"), ClipSettings(), RenderSettings()
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         for era in ("2019", "2023", "2025"):
             (path,) = write_day(Path(tmp, era), h, DAY, SynthOptions(files=1, era=era))
             codes, start = listing.parse_name(path.name)
             raw = listing.RawFile(str(path), path.name, start, path.stat().st_size, True, codes)
-            unit = plan_day(DAY, [raw], cs).units[0]
+            unit = plan_day(DAY, [raw], clip_settings).units[0]
             sink = LocalSink(Path(tmp, "out", era))
-            decode = best(lambda p=path: clips.read_file(str(p), DAY, cs))
-            whole = best(lambda p=path, u=unit, s=sink: process_file(u, str(p), None, DAY, h.node, s, cs, rs))
-            traces = clips.read_file(str(path), DAY, cs).traces
+            decode = best(lambda p=path: clips.read_file(str(p), DAY, clip_settings))
+            whole = best(lambda p=path, u=unit, s=sink: process_file(u, str(p), None, DAY, h.node, s, clip_settings,
+                                                                     render_settings))
+            traces = clips.read_file(str(path), DAY, clip_settings).traces
             figures[era] = {"traces": traces, "decode_s": round(decode, 3), "file_s": round(whole, 3)}
     one = figures["2019"]
     for era in ("2023", "2025"):

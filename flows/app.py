@@ -69,15 +69,15 @@ def load_app(name: str) -> WhaledrApp:
     return load_block(WhaledrApp, name)
 
 
-def layout(output: Output, rs: RenderSettings) -> Layout:
+def layout(output: Output, render_settings: RenderSettings) -> Layout:
     sink = output.open()
-    return Layout(getattr(sink, "bucket", None), sink.prefix, rs.image.extension)
+    return Layout(getattr(sink, "bucket", None), sink.prefix, render_settings.image.extension)
 
 
-def check_target(app_block: str, output: Output, rs: RenderSettings) -> AppConfig:
+def check_target(app_block: str, output: Output, render_settings: RenderSettings) -> AppConfig:
     """The app's config, once the run's keys are known to resolve under its templates."""
     config = load_app(app_block).config()
-    problem = disagreement(config, layout(output, rs))
+    problem = disagreement(config, layout(output, render_settings))
     if problem:
         raise AppMismatch(f"app block {app_block!r} and {output.describe()} disagree on the {problem}")
     return config

@@ -64,17 +64,18 @@ def day_flow(
     """
     log = get_run_logger()
     started = time.perf_counter()
-    h, cs, rs = get_hydrophone(hydrophone), rendering.clip_settings(), rendering.render_settings()
+    h = get_hydrophone(hydrophone)
+    clip_settings, render_settings = rendering.clip_settings(), rendering.render_settings()
     if app.block:  # the keys must resolve where the app looks, before any work
-        check_target(app.block, output, rs)
-    folder, plan = tasks.list_day(source, h.node, day, cs)
+        check_target(app.block, output, render_settings)
+    folder, plan = tasks.list_day(source, h.node, day, clip_settings)
     if not plan.files:
         raise DayIncomplete(f"no data files for {h.node} on {day}: {tasks.where(source, h, day, folder)}")
     listed = time.perf_counter()
 
     sink = output.open()
     rerun = plan_rerun(plan, daymanifest.read(sink, h.node, day), sink.keys(day_prefix(sink.prefix, h.node, day)),
-                       sink.prefix, h.node, cs, rs, overwrite)
+                       sink.prefix, h.node, clip_settings, render_settings, overwrite)
     log.info("%d files to process, %d finished by an earlier run", len(rerun.todo), len(rerun.reused))
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results = [progress.file_done(r) for r in rerun.reused.values()]
@@ -83,8 +84,9 @@ def day_flow(
     with ThreadPoolTaskRunner(max_workers=downloads.concurrency) as fetcher, _processing(dask_address) as dask:
         work = {}
         for u in rerun.todo:
-            args: dict[str, Any] = dict(unit=u, day=day, node=h.node, output=output, cache=cache, cs=cs, rs=rs,
-                        done=rerun.done[u.file.name])
+            args: dict[str, Any] = dict(unit=u, day=day, node=h.node, output=output, cache=cache,
+                                        clip_settings=clip_settings, render_settings=render_settings,
+                                        done=rerun.done[u.file.name])
             if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
                 args["path"] = fetcher.submit(tasks.download,  # type: ignore[arg-type]  # Prefect's overloads
                                               {"file": u.file, "cache": cache})
@@ -97,8 +99,8 @@ def day_flow(
 
     timings = {"list": listed - started, "process": time.perf_counter() - listed}
     timings["total"] = time.perf_counter() - started
-    record = daymanifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan,
-                            results=results, cs=cs, rs=rs, timings=timings)
+    record = daymanifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan, results=results,
+                               clip_settings=clip_settings, render_settings=render_settings, timings=timings)
     tasks.write_manifest(output, h.node, day, record)
     _report(record)
     day_ids = appmanifest.day_ids(record)

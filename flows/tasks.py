@@ -38,15 +38,15 @@ def _unless(*errors: type[Exception]):
 
 
 @task(name="list-day", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
-def list_day(source: str, hydrophone: str, day: dt.date, cs: ClipSettings) -> tuple[str | None, DayPlan]:
+def list_day(source: str, hydrophone: str, day: dt.date, clip_settings: ClipSettings) -> tuple[str | None, DayPlan]:
     """The day's files and who owns which window; the day before is asked only when it may spill over."""
     h = get_hydrophone(hydrophone)
     folder, files = listing.list_day(source, h, day)
     previous = None
-    if day_before_needed(files, day, cs):
+    if day_before_needed(files, day, clip_settings):
         before = listing.list_day(source, h, day - dt.timedelta(days=1))[1]
         previous = before[-1] if before else None
-    plan = clips.plan_day(day, files, cs, previous)
+    plan = clips.plan_day(day, files, clip_settings, previous)
     get_run_logger().info(
         "%s %s: %d files, %d units of work; %s", h.node, day, len(files), len(plan.units), where(source, h, day, folder)
     )
@@ -80,8 +80,8 @@ def process(
     node: str,
     output: Output,
     cache: str | None,
-    cs: ClipSettings,
-    rs: RenderSettings,
+    clip_settings: ClipSettings,
+    render_settings: RenderSettings,
     done: frozenset[str],
     drop: bool = False,
 ) -> FileResult:
@@ -107,7 +107,8 @@ def process(
             get_run_logger().warning("next file %s not available: %s", nxt.name, e)
             return None
 
-    result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), cs, rs, done)
+    result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), clip_settings,
+                          render_settings, done)
     if drop and result.status == FileStatus.OK and fetch.is_remote(unit.file.url):  # never a folder source's own files
         for p in used:
             Path(p).unlink(missing_ok=True)

@@ -36,16 +36,17 @@ def raw(path) -> listing.RawFile:
     return listing.RawFile(str(path), path.name, start, path.stat().st_size, True, codes)
 
 
-def run_files(paths, tmp_path, cs=CS, rs=RS):
+def run_files(paths, tmp_path, clip_settings=CS, render_settings=RS):
     files = [raw(p) for p in paths]
-    plan = plan_day(DAY, files, cs)
+    plan = plan_day(DAY, files, clip_settings)
     sink = LocalSink(tmp_path / "out")
     results = [
-        process_file(u, u.file.url, (lambda u=u: u.next_file.url) if u.next_file else None, DAY, H.node, sink, cs, rs)
+        process_file(u, u.file.url, (lambda u=u: u.next_file.url) if u.next_file else None, DAY, H.node, sink,
+                     clip_settings, render_settings)
         for u in plan.units
     ]
     m = daymanifest.build(hydrophone=H, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
-                       cs=cs, rs=rs, timings={})
+                       clip_settings=clip_settings, render_settings=render_settings, timings={})
     return plan, results, m, sink
 
 
@@ -190,15 +191,16 @@ def test_previous_days_file_that_spills_over_owns_the_first_windows(tmp_path):
 def test_tone_lands_in_the_right_row_of_the_png():
     from whaledr_core.render import spectrogram_image
 
-    rs = RenderSettings(axes=False, width=400, height=300, fmin=0, fmax=4000)
+    render_settings = RenderSettings(axes=False, width=400, height=300, fmin=0, fmax=4000)
     t = np.arange(5 * RATE) / RATE
     rng = np.random.default_rng(0)
     for hz in (500.0, 1250.0, 3000.0):
         x = (rng.normal(0, 2000, len(t)) + 50_000 * np.sin(2 * np.pi * hz * t)).astype(np.int32)
-        img = Image.open(io.BytesIO(spectrogram_image(x, rs, RATE, 5))).convert("L")
+        img = Image.open(io.BytesIO(spectrogram_image(x, render_settings, RATE, 5))).convert("L")
         assert img.size == (400, 300)
         rows = np.asarray(img, dtype=float).mean(axis=1)
-        expected = (rs.fmax - hz) / (rs.fmax - rs.fmin) * rs.height  # row 0 is the top: the highest frequency
+        # row 0 is the top: the highest frequency
+        expected = (render_settings.fmax - hz) / (render_settings.fmax - render_settings.fmin) * render_settings.height
         assert abs(int(np.argmax(rows)) - expected) <= 2, hz
 
 

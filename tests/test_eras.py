@@ -75,13 +75,13 @@ def raw(path: Path) -> listing.RawFile:
     return listing.RawFile(str(path), path.name, start, path.stat().st_size, True, codes)
 
 
-def run(paths: list[Path], tmp_path: Path, day: dt.date = DAY, cs: ClipSettings = CS) -> dict:
-    plan = plan_day(day, [raw(p) for p in paths], cs)
+def run(paths: list[Path], tmp_path: Path, day: dt.date = DAY, clip_settings: ClipSettings = CS) -> dict:
+    plan = plan_day(day, [raw(p) for p in paths], clip_settings)
     sink = LocalSink(tmp_path / "out")
     results = [process_file(u, u.file.url, (lambda u=u: u.next_file.url) if u.next_file else None, day, H.node,
-                            sink, cs, RS) for u in plan.units]
+                            sink, clip_settings, RS) for u in plan.units]
     return daymanifest.build(hydrophone=H, day=day, source=str(tmp_path), folder=None, plan=plan, results=results,
-                          cs=cs, rs=RS, timings={})
+                          clip_settings=clip_settings, render_settings=RS, timings={})
 
 
 def clips_of(m: dict, path: Path) -> int:

@@ -166,13 +166,13 @@ def test_a_mseed_name_in_no_known_form_is_a_failed_file_that_names_it(tmp_path):
     _, files = listing.list_day(str(tmp_path), h, DAY)
     assert [f.name for f in files] == [good.name, odd.name]
     assert files[1].problem and "no known OOI form" in files[1].problem
-    cs, rs = ClipSettings(file_seconds=10), RenderSettings(axes=False)
-    plan = plan_day(DAY, files, cs)
+    clip_settings, render_settings = ClipSettings(file_seconds=10), RenderSettings(axes=False)
+    plan = plan_day(DAY, files, clip_settings)
     assert [(u.file.name, len(u.windows)) for u in plan.units] == [(good.name, 17_280), (odd.name, 0)]
     sink = LocalSink(tmp_path / "out")
-    results = [process_file(u, u.file.url, None, DAY, h.node, sink, cs, rs) for u in plan.units]
+    results = [process_file(u, u.file.url, None, DAY, h.node, sink, clip_settings, render_settings) for u in plan.units]
     m = daymanifest.build(hydrophone=h, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
-                       cs=cs, rs=rs, timings={})
+                       clip_settings=clip_settings, render_settings=render_settings, timings={})
     assert m["failed_files"] == [odd.name] and not m["complete"]
     entry = next(f for f in m["files"] if f["name"] == odd.name)
     assert entry["status"] == "failed" and odd.name in entry["error"] and "no known OOI form" in entry["error"]

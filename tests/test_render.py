@@ -27,9 +27,9 @@ def test_wav_int16_round_trip_matches_the_documented_scaling():
 
 
 def test_wav_int32_raw_keeps_the_counts():
-    rs = RenderSettings(wav="int32-raw")
-    data, rate = sf.read(io.BytesIO(wav_bytes(CLIP, rs, RATE)), dtype="int32")
-    assert rate == RATE and sf.info(io.BytesIO(wav_bytes(CLIP, rs, RATE))).subtype == "PCM_32"
+    render_settings = RenderSettings(wav="int32-raw")
+    data, rate = sf.read(io.BytesIO(wav_bytes(CLIP, render_settings, RATE)), dtype="int32")
+    assert rate == RATE and sf.info(io.BytesIO(wav_bytes(CLIP, render_settings, RATE))).subtype == "PCM_32"
     np.testing.assert_array_equal(data, CLIP)
 
 
@@ -41,18 +41,18 @@ def test_silent_clip_gives_a_silent_wav_not_a_division_by_zero():
 PNG = RenderSettings(image_format="png")
 
 
-def image(samples: np.ndarray, rs: RenderSettings) -> Image.Image:
-    return Image.open(io.BytesIO(spectrogram_image(samples, rs, RATE, 5)))
+def image(samples: np.ndarray, render_settings: RenderSettings) -> Image.Image:
+    return Image.open(io.BytesIO(spectrogram_image(samples, render_settings, RATE, 5)))
 
 
 def test_the_default_image_is_a_square_jpeg_of_the_size_the_app_shows():
     """The app's widget shows the image with `aspect-ratio=1` (SwipesForScience, commit 2cd319e,
     src/components/Widgets/ImageSoundSwipe.vue) and its live templates end in `.jpg`."""
-    rs = RenderSettings()
-    data = spectrogram_image(CLIP, rs, RATE, 5)
+    render_settings = RenderSettings()
+    data = spectrogram_image(CLIP, render_settings, RATE, 5)
     img = Image.open(io.BytesIO(data))
     assert (img.format, img.mode, img.size) == ("JPEG", "RGB", (512, 512))
-    assert (rs.image.extension, rs.image.content_type) == ("jpg", "image/jpeg")
+    assert (render_settings.image.extension, render_settings.image.content_type) == ("jpg", "image/jpeg")
     assert 20_000 < len(data) < 120_000  # white noise is JPEG's worst case; a real clip is ~40-80 KB
 
 
@@ -89,9 +89,9 @@ def test_the_axes_labels_are_big_enough_for_a_phone():
 
 
 def test_fixed_db_range_policy_is_the_same_for_quiet_and_loud_clips():
-    rs = RenderSettings(axes=False, db_policy="fixed", db_low=60, db_high=160, image_format="png")
-    quiet = np.asarray(image(CLIP // 100, rs))
-    loud = np.asarray(image(CLIP, rs))
+    render_settings = RenderSettings(axes=False, db_policy="fixed", db_low=60, db_high=160, image_format="png")
+    quiet = np.asarray(image(CLIP // 100, render_settings))
+    loud = np.asarray(image(CLIP, render_settings))
     assert loud.mean() > quiet.mean() + 20
     per_clip = RenderSettings(axes=False, image_format="png")
     a = np.asarray(image(CLIP // 100, per_clip)).astype(float)
@@ -119,8 +119,8 @@ def test_unknown_colour_map_is_refused():
 
 @pytest.mark.parametrize("fmt", ["int16", "int32-raw"])
 def test_wav_size_is_known_before_rendering(fmt):
-    rs = RenderSettings(wav=fmt)
-    assert len(wav_bytes(CLIP, rs, RATE)) == wav_size(rs, len(CLIP))
+    render_settings = RenderSettings(wav=fmt)
+    assert len(wav_bytes(CLIP, render_settings, RATE)) == wav_size(render_settings, len(CLIP))
 
 
 def test_every_image_format_names_its_extension_and_type_once():
@@ -129,14 +129,14 @@ def test_every_image_format_names_its_extension_and_type_once():
 
 
 def test_audio_rate_resamples_the_wav_and_its_size_is_known_before():
-    rs = RenderSettings(audio_rate=16_000)
-    data = wav_bytes(CLIP, rs, RATE)
-    assert len(data) == wav_size(rs, len(CLIP), RATE) == 44 + 2 * 5 * 16_000
+    render_settings = RenderSettings(audio_rate=16_000)
+    data = wav_bytes(CLIP, render_settings, RATE)
+    assert len(data) == wav_size(render_settings, len(CLIP), RATE) == 44 + 2 * 5 * 16_000
     samples, rate = sf.read(io.BytesIO(data), dtype="int16")
     assert rate == 16_000 and len(samples) == 5 * 16_000 and np.abs(samples).max() == 32767
     t = np.arange(5 * RATE) / RATE
     tone = (20_000 * np.sin(2 * np.pi * 1000 * t) + 10_000 * np.sin(2 * np.pi * 12_000 * t)).astype(np.int32)
-    low, _ = sf.read(io.BytesIO(wav_bytes(tone, rs, RATE)), dtype="float64")
+    low, _ = sf.read(io.BytesIO(wav_bytes(tone, render_settings, RATE)), dtype="float64")
     spectrum = np.abs(np.fft.rfft(low))
     freqs = np.fft.rfftfreq(len(low), 1 / 16_000)
     assert abs(freqs[np.argmax(spectrum)] - 1000) < 1  # the call is kept; 12 kHz is filtered, not folded to 4 kHz

@@ -40,7 +40,7 @@ def a_finished_day(tmp_path: Path):
     sink = LocalSink(tmp_path / "out")
     results = [process_file(u, u.file.url, None, DAY, H.node, sink, CS, RS) for u in plan.units]
     record = daymanifest.build(hydrophone=H, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=results,
-                            cs=CS, rs=RS, timings={})
+                            clip_settings=CS, render_settings=RS, timings={})
     sink.put(day_manifest_key(sink.prefix, H.node, DAY), daymanifest.dumps(record), "application/json")
     return plan, sink, record
 

@@ -11,7 +11,7 @@ import pytest
 from whaledr_core import daymanifest, listing
 from whaledr_core import events as ev
 from whaledr_core.catalog import get_hydrophone
-from whaledr_core.clips import SHORT, ClipSettings, plan_day
+from whaledr_core.clips import ClipSettings, Skip, plan_day
 from whaledr_core.fileclips import process_file
 from whaledr_core.overview import overview_png
 from whaledr_core.render import RenderSettings, spectrogram_db
@@ -122,7 +122,7 @@ def test_every_window_with_data_gets_a_score_in_the_file_result_and_the_day_mani
     r = process_file(unit, str(path), None, DAY, h.node, sink, cs, RS)
     first = unit.first_window
     clip_windows = {k for _, k, _ in r.clips}
-    short = {k for k, reason, _ in r.skipped if reason == SHORT}
+    short = {k for k, reason, _ in r.skipped if reason == Skip.SHORT}
     assert len(clip_windows) == 11 and short == {first + 11}
     assert set(r.scores) == clip_windows | short == set(r.columns)
     best = max(r.scores, key=r.scores.__getitem__)
@@ -132,7 +132,7 @@ def test_every_window_with_data_gets_a_score_in_the_file_result_and_the_day_mani
                        windows_per_day=cs.windows_per_day)
     assert png.startswith(b"\x89PNG")
     m = daymanifest.build(hydrophone=h, day=DAY, source=str(tmp_path), folder=None, plan=plan, results=[r],
-                       cs=cs, rs=RS, timings={})
+                       clip_settings=cs, render_settings=RS, timings={})
     assert daymanifest.scores(daymanifest.loads(daymanifest.dumps(m))) == r.scores
     assert "scores" not in m["files"][0]
     # a rerun takes the file's scores from the manifest without reading it
@@ -154,7 +154,7 @@ def test_a_manifest_without_scores_is_not_reused(tmp_path):
     h = get_hydrophone("LJ01D")
     r = process_file(plan.units[0], str(path), None, DAY, h.node, LocalSink(tmp_path / "o"), cs, RS)
     m = daymanifest.loads(daymanifest.dumps(daymanifest.build(hydrophone=h, day=DAY, source="", folder=None, plan=plan,
-                                                     results=[r], cs=cs, rs=RS, timings={})))
+                                                     results=[r], clip_settings=cs, render_settings=RS, timings={})))
     ids = {c["id"] for c in m["clips"]}
     assert daymanifest.reusable(m, plan, cs, RS, ids)
     del m["scores"]  # a day made before scores were recorded

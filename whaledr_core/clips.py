@@ -80,8 +80,8 @@ def day_index(t: dt.datetime, day: dt.date, rate: int) -> int:
     return (us * rate + 500_000) // 1_000_000
 
 
-def window_start(day: dt.date, k: int, cs: ClipSettings) -> dt.datetime:
-    return midnight(day) + dt.timedelta(seconds=k * cs.clip_seconds)
+def window_start(day: dt.date, k: int, settings: ClipSettings) -> dt.datetime:
+    return midnight(day) + dt.timedelta(seconds=k * settings.clip_seconds)
 
 
 @dataclass(frozen=True)
@@ -118,21 +118,21 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def plan_day(
-    day: dt.date, files: Sequence[RawFile], cs: ClipSettings, previous: RawFile | None = None
+    day: dt.date, files: Sequence[RawFile], settings: ClipSettings, previous: RawFile | None = None
 ) -> DayPlan:
     """Give each window of `day` to one file; `previous` is the last file of the day before.
 
     The previous day's last file is used only when its nominal end reaches into this day by more
     than the tolerance (it started late after a gap): a file that ends on midnight is not fetched.
     """
-    W, tol, n = cs.window, cs.tolerance_samples, cs.windows_per_day
+    W, tol, n = settings.window, settings.tolerance_samples, settings.windows_per_day
     ordered = sorted(files, key=lambda f: (f.start, f.name))
     candidates: list[tuple[RawFile, bool]] = [(f, False) for f in ordered if f.problem is None]
     if previous is not None and previous.problem is None:
-        spill = day_index(previous.start, day, cs.sample_rate) + cs.file_seconds * cs.sample_rate
+        spill = day_index(previous.start, day, settings.sample_rate) + settings.file_seconds * settings.sample_rate
         if spill > tol:
             candidates.insert(0, (previous, True))
-    starts = [day_index(f.start, day, cs.sample_rate) for f, _ in candidates]
+    starts = [day_index(f.start, day, settings.sample_rate) for f, _ in candidates]
     units: list[FileUnit] = []
     for i, (f, prev_day) in enumerate(candidates):
         lo = max(0, _ceil_div(starts[i] - tol, W))
@@ -183,7 +183,7 @@ class BadFile(ValueError):
 
 
 def read_file(
-    path: str, day: dt.date, cs: ClipSettings, head_seconds: float | None = None, start: dt.datetime | None = None
+    path: str, day: dt.date, settings: ClipSettings, head_seconds: float | None = None, start: dt.datetime | None = None
 ) -> FileData:
     """Decode a whole file (or, for a straddling window, its first `head_seconds` from `start`)."""
     from obspy import UTCDateTime, read  # obspy's import is slow; keep it off module import
@@ -198,13 +198,13 @@ def read_file(
             stream = read(path, format="MSEED", **kwargs)
         except Exception as e:  # obspy raises many types for corrupt input
             raise BadFile(f"not readable as miniSEED: {type(e).__name__}: {e}") from None
-        data = assemble(stream, day, cs)
+        data = assemble(stream, day, settings)
     # obspy's warnings about a damaged file belong to that file's record, not to the worker's stderr
     data.notes += list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))[:5]
     return data
 
 
-def assemble(stream, day: dt.date, cs: ClipSettings) -> FileData:
+def assemble(stream, day: dt.date, settings: ClipSettings) -> FileData:
     """Put a file's traces on the day's sample axis, at the clips' rate.
 
     What a file holds depends on the era of OOI's driver (ooipy issue 174, OOI's mi-instrument
@@ -228,18 +228,18 @@ def assemble(stream, day: dt.date, cs: ClipSettings) -> FileData:
         ids = sorted({tr.id for tr in traces if tr.id != main or tr.data.dtype.kind not in "iuf"})
         notes.append(f"{len(traces) - len(mine)} traces left out that are not the file's channel {main}: "
                      + ", ".join(ids))
-    rate, factor = _rate(mine, cs.sample_rate)
+    rate, factor = _rate(mine, settings.sample_rate)
     at_rate = [tr for tr in mine if abs(float(tr.stats.sampling_rate) - rate) < 1e-6]
     other = len(mine) - len(at_rate)
     if factor > 1:
-        notes.append(f"recorded at {rate:g} Hz: resampled to {cs.sample_rate} Hz by scipy.signal.resample_poly "
+        notes.append(f"recorded at {rate:g} Hz: resampled to {settings.sample_rate} Hz by scipy.signal.resample_poly "
                      f"(1/{factor})")
 
     day0 = _ns(midnight(day))
     native = int(round(rate))
     items = [(_div_round((tr.stats.starttime.ns - day0) * native, 1_000_000_000), tr.data) for tr in at_rate]
     unique, dups = _drop_duplicates(items)
-    segments = _place(unique, int(round(cs.jitter_seconds * native)), notes)
+    segments = _place(unique, int(round(settings.jitter_seconds * native)), notes)
     if factor > 1:
         segments = [_resample(s, factor) for s in segments]
     else:
@@ -397,16 +397,16 @@ def _resample(seg: Segment, factor: int) -> Segment:
     return Segment(_div_round(seg.start, factor), _int32(y))
 
 
-def shortfall_note(unit: FileUnit, data: FileData, day: dt.date, cs: ClipSettings) -> str | None:
+def shortfall_note(unit: FileUnit, data: FileData, day: dt.date, settings: ClipSettings) -> str | None:
     """A note when a file holds less than the time until the next file starts: it was cut short
     or has holes. Its length is what its data says, never a nominal 5 minutes."""
     if unit.next_start is None:
         return None
-    span = day_index(unit.next_start, day, cs.sample_rate) - day_index(unit.file.start, day, cs.sample_rate)
+    span = day_index(unit.next_start, day, settings.sample_rate) - day_index(unit.file.start, day, settings.sample_rate)
     held = data.samples
-    if held >= span - 10 * cs.tolerance_samples:
+    if held >= span - 10 * settings.tolerance_samples:
         return None
-    rate = cs.sample_rate
+    rate = settings.sample_rate
     return (f"holds {held / rate:.3f} s of data in the {span / rate:.3f} s before the next file starts "
             "(truncated, or gaps)")
 
@@ -448,11 +448,11 @@ class Window:
 def cut(
     unit: FileUnit,
     data: FileData,
-    cs: ClipSettings,
+    settings: ClipSettings,
     load_next: Callable[[], FileData | None] | None = None,
 ) -> Iterator[Window]:
     """The windows `unit` owns, each a clip or a skip with its reason."""
-    W, tol = cs.window, cs.tolerance_samples
+    W, tol = settings.window, settings.tolerance_samples
     segments = list(data.segments)
     next_loaded = False
     for k in unit.windows:

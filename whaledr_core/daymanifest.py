@@ -27,8 +27,8 @@ def _iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def settings_record(cs: ClipSettings, rs: RenderSettings) -> dict[str, Any]:
-    return {"clips": asdict(cs), "render": asdict(rs)}
+def settings_record(clip_settings: ClipSettings, render_settings: RenderSettings) -> dict[str, Any]:
+    return {"clips": asdict(clip_settings), "render": asdict(render_settings)}
 
 
 def build(
@@ -39,20 +39,20 @@ def build(
     folder: str | None,
     plan: DayPlan,
     results: list[FileResult],
-    cs: ClipSettings,
-    rs: RenderSettings,
+    clip_settings: ClipSettings,
+    render_settings: RenderSettings,
     timings: dict[str, float],
 ) -> dict[str, Any]:
     results = sorted(results, key=lambda r: r.first_window)
     by_name = {r.name: r for r in results}
     clips = [
-        {"id": sid, "start": _iso(window_start(day, k, cs)), "coverage": cov, "file": r.name}
+        {"id": sid, "start": _iso(window_start(day, k, clip_settings)), "coverage": cov, "file": r.name}
         for r in results
         for sid, k, cov in r.clips
     ]
     windows: list[tuple[int, str, float, str | None]] = [(k, Skip.GAP, 0.0, None) for k in plan.unowned]
     windows += [(k, reason, cov, r.name) for r in results for k, reason, cov in r.skipped]
-    skipped = _merge(sorted(windows, key=lambda w: w[0]), day, cs)
+    skipped = _merge(sorted(windows, key=lambda w: w[0]), day, clip_settings)
     listed = {f.name for f in plan.files}
     files = [_file_entry(r) for r in results if r.name not in listed]  # previous day's spill-over file
     for f in plan.files:
@@ -70,9 +70,9 @@ def build(
         "clips_present": sum(r.present for r in results),
         "skipped_windows": n_skipped,
         "skipped_by_reason": _count_by_reason(skipped),
-        "clip_seconds": len(clips) * cs.clip_seconds,
-        "skipped_seconds": n_skipped * cs.clip_seconds,
-        "day_seconds": cs.windows_per_day * cs.clip_seconds,
+        "clip_seconds": len(clips) * clip_settings.clip_seconds,
+        "skipped_seconds": n_skipped * clip_settings.clip_seconds,
+        "day_seconds": clip_settings.windows_per_day * clip_settings.clip_seconds,
         "png_bytes": sum(r.png_bytes for r in results),
         "wav_bytes": sum(r.wav_bytes for r in results),
         "peak_worker_rss_mib": max((r.peak_rss_mib for r in results), default=0.0),
@@ -92,7 +92,7 @@ def build(
         "folder": folder,
         "complete": bool(plan.files) and not failed,
         "failed_files": failed,
-        "settings": settings_record(cs, rs),
+        "settings": settings_record(clip_settings, render_settings),
         "totals": totals,
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "files": files,
@@ -109,23 +109,24 @@ def _file_entry(r: FileResult) -> dict[str, Any]:
     return entry
 
 
-def _merge(windows: list[tuple[int, str, float, str | None]], day: dt.date, cs: ClipSettings) -> list[dict[str, Any]]:
+def _merge(windows: list[tuple[int, str, float, str | None]], day: dt.date,
+           clip_settings: ClipSettings) -> list[dict[str, Any]]:
     """Consecutive skipped windows with the same reason and file become one range."""
     out: list[dict[str, Any]] = []
     last: tuple[int, str, str | None] | None = None
     for k, reason, cov, name in windows:
         if out and last == (k - 1, reason, name):
             out[-1]["windows"] += 1
-            out[-1]["end"] = _iso(window_start(day, k + 1, cs))
-            out[-1]["data_seconds"] = round(out[-1]["data_seconds"] + cov * cs.clip_seconds, 6)
+            out[-1]["end"] = _iso(window_start(day, k + 1, clip_settings))
+            out[-1]["data_seconds"] = round(out[-1]["data_seconds"] + cov * clip_settings.clip_seconds, 6)
         else:
             out.append({
-                "start": _iso(window_start(day, k, cs)),
-                "end": _iso(window_start(day, k + 1, cs)),
+                "start": _iso(window_start(day, k, clip_settings)),
+                "end": _iso(window_start(day, k + 1, clip_settings)),
                 "windows": 1,
                 "reason": reason,
                 "file": name,
-                "data_seconds": round(cov * cs.clip_seconds, 6),
+                "data_seconds": round(cov * clip_settings.clip_seconds, 6),
             })
         last = (k, reason, name)
     return out
@@ -165,29 +166,30 @@ def scores(m: dict[str, Any]) -> dict[int, float]:
 def reusable(
     previous: dict[str, Any] | None,
     plan: DayPlan,
-    cs: ClipSettings,
-    rs: RenderSettings,
+    clip_settings: ClipSettings,
+    render_settings: RenderSettings,
     stored: Set[str],
 ) -> dict[str, FileResult]:
     """Results of the previous run that still hold: same settings, file finished, every clip stored.
 
     Such files need neither a download nor a decode on a rerun.
     """
-    if not previous or previous.get("settings") != json.loads(json.dumps(settings_record(cs, rs))):
+    settings = json.loads(json.dumps(settings_record(clip_settings, render_settings)))
+    if not previous or previous.get("settings") != settings:
         return {}
     clips_by_file: dict[str, list[tuple[str, int, float]]] = {}
     start = dt.datetime.fromisoformat(previous["date"]).replace(tzinfo=dt.UTC)
     for c in previous.get("clips", []):
         t = dt.datetime.fromisoformat(c["start"].replace("Z", "+00:00"))
-        k = int((t - start).total_seconds()) // cs.clip_seconds
+        k = int((t - start).total_seconds()) // clip_settings.clip_seconds
         clips_by_file.setdefault(c["file"], []).append((c["id"], k, c["coverage"]))
     skipped_by_file: dict[str, list[tuple[int, str, float]]] = {}
     for s in previous.get("skipped", []):
         if s["file"] is None:
             continue
         t = dt.datetime.fromisoformat(s["start"].replace("Z", "+00:00"))
-        k0 = int((t - start).total_seconds()) // cs.clip_seconds
-        per = s["data_seconds"] / s["windows"] / cs.clip_seconds
+        k0 = int((t - start).total_seconds()) // clip_settings.clip_seconds
+        per = s["data_seconds"] / s["windows"] / clip_settings.clip_seconds
         skipped_by_file.setdefault(s["file"], []).extend((k0 + i, s["reason"], per) for i in range(s["windows"]))
     entries = {f["name"]: f for f in previous.get("files", [])}
     known = scores(previous)

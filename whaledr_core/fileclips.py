@@ -82,9 +82,9 @@ class FileResult:
     """The day overview's column (`overview.window_column`, float16) of every scored window; not in the manifest."""
 
 
-def clip_ids(unit: FileUnit, day: dt.date, node: str, cs: ClipSettings) -> dict[int, str]:
+def clip_ids(unit: FileUnit, day: dt.date, node: str, clip_settings: ClipSettings) -> dict[int, str]:
     return {
-        k: sample_id(node, day, clip_stem(unit.file.codes, window_start(day, k, cs))) for k in unit.windows
+        k: sample_id(node, day, clip_stem(unit.file.codes, window_start(day, k, clip_settings))) for k in unit.windows
     }
 
 
@@ -118,8 +118,8 @@ def process_file(
     day: dt.date,
     node: str,
     sink: Sink,
-    cs: ClipSettings,
-    rs: RenderSettings,
+    clip_settings: ClipSettings,
+    render_settings: RenderSettings,
     done: Set[str] = frozenset(),
 ) -> FileResult:
     """Clips for the windows `unit` owns, except the IDs in `done` (already stored).
@@ -131,11 +131,11 @@ def process_file(
     t_start = time.perf_counter()
     if unit.file.problem is not None:  # listed, but unusable as such: a failed file, never a silent skip
         return failed(unit, Skip.BAD_FILE, f"{unit.file.name}: {unit.file.problem}")
-    ids = clip_ids(unit, day, node, cs)
+    ids = clip_ids(unit, day, node, clip_settings)
     r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
     t0 = time.perf_counter()
     try:
-        data = read_file(path, day, cs)
+        data = read_file(path, day, clip_settings)
     except BadFile as e:
         out = failed(unit, Skip.BAD_FILE, f"{unit.file.name}: {e}")
         out.seconds = {"decode": time.perf_counter() - t0}
@@ -146,7 +146,7 @@ def process_file(
         r.notes.insert(0, unit.file.note)
     if data.other_rate:
         r.notes.append(f"{data.other_rate} traces at another sampling rate ignored")
-    short = shortfall_note(unit, data, day, cs)
+    short = shortfall_note(unit, data, day, clip_settings)
     if short:
         r.notes.append(short)
 
@@ -155,38 +155,40 @@ def process_file(
         where = next_path() if next_path is not None and nxt is not None else None
         try:
             if where is not None and nxt is not None:
-                return read_file(where, day, cs, head_seconds=cs.clip_seconds + 1, start=nxt.start)
+                return read_file(where, day, clip_settings, head_seconds=clip_settings.clip_seconds + 1,
+                                 start=nxt.start)
         except BadFile:
             pass
         r.next_missing = True
         return None
 
     spent = {"image": 0.0, "wav": 0.0, "write": 0.0, "score": 0.0}
-    image = rs.image
+    image = render_settings.image
     t = time.perf_counter()
-    floor = _floor(data.segments, rs, cs)
+    floor = _floor(data.segments, render_settings, clip_settings)
     spent["score"] += time.perf_counter() - t
 
     def score(k: int, db) -> None:
         t = time.perf_counter()
         if floor is not None:
-            r.scores[k] = call_score(db, floor.at((k + 0.5) * cs.clip_seconds), rs, cs.sample_rate)
+            at = floor.at((k + 0.5) * clip_settings.clip_seconds)
+            r.scores[k] = call_score(db, at, render_settings, clip_settings.sample_rate)
         r.columns[k] = window_column(db).astype(np.float16)
         spent["score"] += time.perf_counter() - t
 
     with _Storer(sink) as store:
-        for w in cut(unit, data, cs, load_next if unit.next_file is not None else None):
+        for w in cut(unit, data, clip_settings, load_next if unit.next_file is not None else None):
             if w.reason is not None:
                 r.skipped.append((w.k, w.reason, round(w.coverage, 6)))
                 if w.reason == Skip.SHORT:  # some data: scored too, its gaps filled with the mean as a clip's are
-                    part, _ = gather(data.segments, w.k * cs.window, (w.k + 1) * cs.window)
+                    part, _ = gather(data.segments, w.k * clip_settings.window, (w.k + 1) * clip_settings.window)
                     if part is not None:
-                        score(w.k, spectrogram_db(part, rs, cs.sample_rate))
+                        score(w.k, spectrogram_db(part, render_settings, clip_settings.sample_rate))
                 continue
             sid, samples = ids[w.k], w.samples
             assert samples is not None  # a window without a reason is a clip, which has its samples
             t = time.perf_counter()
-            db = spectrogram_db(samples, rs, cs.sample_rate)
+            db = spectrogram_db(samples, render_settings, clip_settings.sample_rate)
             spent["image"] += time.perf_counter() - t
             score(w.k, db)
             if sid in done:
@@ -194,9 +196,10 @@ def process_file(
                 r.clips.append((sid, w.k, round(w.coverage, 6)))
                 continue
             t = time.perf_counter()
-            picture = encode_image(to_levels(db, *db_limits(db, rs)), rs, cs.sample_rate, cs.clip_seconds)
+            levels = to_levels(db, *db_limits(db, render_settings))
+            picture = encode_image(levels, render_settings, clip_settings.sample_rate, clip_settings.clip_seconds)
             t1 = time.perf_counter()
-            wav = wav_bytes(samples, rs, cs.sample_rate)
+            wav = wav_bytes(samples, render_settings, clip_settings.sample_rate)
             t2 = time.perf_counter()
             store.add((sid, w.k, round(w.coverage, 6)), [
                 # WAV first: the image is what a volunteer sees, so it appears only with its sound beside it
@@ -223,10 +226,10 @@ def process_file(
     return r
 
 
-def _floor(segments, rs: RenderSettings, cs: ClipSettings) -> Floor | None:
+def _floor(segments, render_settings: RenderSettings, clip_settings: ClipSettings) -> Floor | None:
     """The file's noise floor for the scores; None when no stretch of data is long enough for one frame."""
     try:
-        return file_floor(((seg.start, seg.data) for seg in segments), rs, cs.sample_rate)
+        return file_floor(((seg.start, seg.data) for seg in segments), render_settings, clip_settings.sample_rate)
     except ValueError:
         return None
 

@@ -135,11 +135,11 @@ class RenderSettings:
         return self.width - left - right, self.height - top - bottom
 
 
-def bins(rs: RenderSettings, rate: int) -> tuple[int, int]:
+def bins(settings: RenderSettings, rate: int) -> tuple[int, int]:
     """First and last FFT bin shown (inclusive)."""
-    df = rate / rs.nfft
-    lo = int(np.floor(rs.fmin / df))
-    hi = min(int(np.ceil(rs.fmax / df)), rs.nfft // 2)
+    df = rate / settings.nfft
+    lo = int(np.floor(settings.fmin / df))
+    hi = min(int(np.ceil(settings.fmax / df)), settings.nfft // 2)
     return lo, hi
 
 
@@ -148,25 +148,25 @@ def _hann(n: int) -> np.ndarray:
     return np.hanning(n).astype(np.float32)
 
 
-def spectrogram_db(samples: np.ndarray, rs: RenderSettings, rate: int) -> np.ndarray:
+def spectrogram_db(samples: np.ndarray, settings: RenderSettings, rate: int) -> np.ndarray:
     """Power in dB, rows = shown frequency bins from high to low, columns = time."""
-    rs.check_rate(rate)
+    settings.check_rate(rate)
     x = samples.astype(np.float32)
     x -= x.mean()
-    frames = np.lib.stride_tricks.sliding_window_view(x, rs.nfft)[:: rs.hop]
-    spec = scipy.fft.rfft(frames * _hann(rs.nfft), axis=1)
-    lo, hi = bins(rs, rate)
+    frames = np.lib.stride_tricks.sliding_window_view(x, settings.nfft)[:: settings.hop]
+    spec = scipy.fft.rfft(frames * _hann(settings.nfft), axis=1)
+    lo, hi = bins(settings, rate)
     band = spec[:, lo : hi + 1]
     power = band.real**2 + band.imag**2
     db = 10.0 * np.log10(power + 1e-12, dtype=np.float32)
     return db.T[::-1]
 
 
-def db_limits(db: np.ndarray, rs: RenderSettings) -> tuple[float, float]:
-    if rs.db_policy == "fixed":
-        return rs.db_low, rs.db_high
+def db_limits(db: np.ndarray, settings: RenderSettings) -> tuple[float, float]:
+    if settings.db_policy == "fixed":
+        return settings.db_low, settings.db_high
     sample = db[::2, ::2].ravel()  # a quarter of the cells gives the same percentiles, 4x faster
-    lo, hi = np.percentile(sample, [rs.db_low, rs.db_high])
+    lo, hi = np.percentile(sample, [settings.db_low, settings.db_high])
     return float(lo), float(max(hi, lo + 1e-3))
 
 
@@ -200,7 +200,7 @@ class Frame:
 
 
 @lru_cache(maxsize=4)
-def frame(rs: RenderSettings, clip_seconds: float, rate: int) -> Frame:
+def frame(settings: RenderSettings, clip_seconds: float, rate: int) -> Frame:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -208,15 +208,15 @@ def frame(rs: RenderSettings, clip_seconds: float, rate: int) -> Frame:
     from matplotlib.figure import Figure
 
     left, _right, top, bottom = MARGINS
-    W, H = rs.width, rs.height
-    pw, ph = rs.plot_size
+    W, H = settings.width, settings.height
+    pw, ph = settings.plot_size
     dpi = 100
     fig = Figure(figsize=(W / dpi, H / dpi), dpi=dpi, facecolor="white")
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((left / W, bottom / H, pw / W, ph / H))
     ax.tick_params(labelsize=AXES_FONT_PT)
-    lo, hi = bins(rs, rate)
-    df = rate / rs.nfft
+    lo, hi = bins(settings, rate)
+    df = rate / settings.nfft
     ax.set_xlim(0, clip_seconds)
     ax.set_ylim((lo - 0.5) * df / 1000, (hi + 0.5) * df / 1000)
     ax.set_xlabel("Time (s)", fontsize=AXES_FONT_PT, labelpad=2)
@@ -228,31 +228,31 @@ def frame(rs: RenderSettings, clip_seconds: float, rate: int) -> Frame:
     return Frame(idx, left, top)
 
 
-def spectrogram_image(samples: np.ndarray, rs: RenderSettings, rate: int, clip_seconds: float) -> bytes:
-    db = spectrogram_db(samples, rs, rate)
-    return encode_image(to_levels(db, *db_limits(db, rs)), rs, rate, clip_seconds)
+def spectrogram_image(samples: np.ndarray, settings: RenderSettings, rate: int, clip_seconds: float) -> bytes:
+    db = spectrogram_db(samples, settings, rate)
+    return encode_image(to_levels(db, *db_limits(db, settings)), settings, rate, clip_seconds)
 
 
-def encode_image(levels: np.ndarray, rs: RenderSettings, rate: int, clip_seconds: float) -> bytes:
+def encode_image(levels: np.ndarray, settings: RenderSettings, rate: int, clip_seconds: float) -> bytes:
     """Palette indices -> the image a volunteer sees: resized to the plot area, pasted into the frame,
     encoded in the settings' format."""
-    pw, ph = rs.plot_size
+    pw, ph = settings.plot_size
     img = Image.fromarray(np.ascontiguousarray(levels), mode="L")
     if img.size != (pw, ph):
         img = img.resize((pw, ph), Image.Resampling.BILINEAR)
-    if rs.axes:
-        f = frame(rs, clip_seconds, rate)
+    if settings.axes:
+        f = frame(settings, clip_seconds, rate)
         pixels = f.pixels.copy()
         pixels[f.top : f.top + ph, f.left : f.left + pw] = np.asarray(img)
         img = Image.fromarray(pixels, mode="L")
     buf = io.BytesIO()
-    if rs.image_format == "png":
-        img.putpalette(palette(rs.cmap))
+    if settings.image_format == "png":
+        img.putpalette(palette(settings.cmap))
         # level 1 with Huffman-only coding (zlib strategy 2): 3-5x faster than the default, ~10 % larger
         img.save(buf, format="PNG", compress_level=1, compress_type=2)
     else:
-        rgb = Image.fromarray(_rgb_lut(rs.cmap)[np.asarray(img)], mode="RGB")
-        rgb.save(buf, format="JPEG", quality=rs.jpeg_quality)
+        rgb = Image.fromarray(_rgb_lut(settings.cmap)[np.asarray(img)], mode="RGB")
+        rgb.save(buf, format="JPEG", quality=settings.jpeg_quality)
     return buf.getvalue()
 
 
@@ -261,8 +261,8 @@ def _rgb_lut(cmap: str) -> np.ndarray:
     return np.frombuffer(palette(cmap), dtype=np.uint8).reshape(256, 3)
 
 
-def output_rate(rs: RenderSettings, rate: int) -> int:
-    return rs.audio_rate or rate
+def output_rate(settings: RenderSettings, rate: int) -> int:
+    return settings.audio_rate or rate
 
 
 def _resampled(x: np.ndarray, rate: int, to: int) -> np.ndarray:
@@ -275,17 +275,17 @@ def _resampled(x: np.ndarray, rate: int, to: int) -> np.ndarray:
     return resample_poly(x, to // g, rate // g)
 
 
-def wav_samples(samples: np.ndarray, rs: RenderSettings, rate: int | None = None) -> np.ndarray:
+def wav_samples(samples: np.ndarray, settings: RenderSettings, rate: int | None = None) -> np.ndarray:
     """What goes into the WAV: documented so that a listener can get back to counts.
 
     int16: `round((y - mean(y)) * 32767 / max|y - mean(y)|)` where y is the clip, resampled to
     `audio_rate` when one is set; int32-raw: the counts unchanged.
     """
-    if rs.wav == WAV_RAW:
+    if settings.wav == WAV_RAW:
         return samples.astype(np.int32, copy=False)
     x = samples.astype(np.float64)  # one buffer, worked on in place: a clip is 320,000 samples
-    if rate is not None and output_rate(rs, rate) != rate:
-        x = _resampled(x, rate, output_rate(rs, rate))
+    if rate is not None and output_rate(settings, rate) != rate:
+        x = _resampled(x, rate, output_rate(settings, rate))
     x -= x.mean()
     peak = max(float(x.max()), -float(x.min()))
     if peak == 0:
@@ -298,20 +298,20 @@ def wav_samples(samples: np.ndarray, rs: RenderSettings, rate: int | None = None
 WAV_HEADER_BYTES = 44
 
 
-def wav_size(rs: RenderSettings, n_samples: int, rate: int | None = None) -> int:
+def wav_size(settings: RenderSettings, n_samples: int, rate: int | None = None) -> int:
     """Bytes of a clip's WAV: known before rendering, so a stored WAV of another size is not trusted.
     `rate` is the source's; it matters only with an `audio_rate`."""
-    if rate is not None and output_rate(rs, rate) != rate:
-        n_samples = -(-n_samples * output_rate(rs, rate) // rate)  # resample_poly's length: ceil(n * up / down)
-    return WAV_HEADER_BYTES + n_samples * (4 if rs.wav == WAV_RAW else 2)
+    if rate is not None and output_rate(settings, rate) != rate:
+        n_samples = -(-n_samples * output_rate(settings, rate) // rate)  # resample_poly's length: ceil(n * up / down)
+    return WAV_HEADER_BYTES + n_samples * (4 if settings.wav == WAV_RAW else 2)
 
 
-def wav_bytes(samples: np.ndarray, rs: RenderSettings, rate: int) -> bytes:
+def wav_bytes(samples: np.ndarray, settings: RenderSettings, rate: int) -> bytes:
     """A canonical 44-byte-header PCM WAV, written directly: ~10x cheaper than going through libsndfile."""
-    data = wav_samples(samples, rs, rate).astype("<i4" if rs.wav == WAV_RAW else "<i2", copy=False)
+    data = wav_samples(samples, settings, rate).astype("<i4" if settings.wav == WAV_RAW else "<i2", copy=False)
     width = data.dtype.itemsize
     body = data.tobytes()
-    rate = output_rate(rs, rate)
+    rate = output_rate(settings, rate)
     header = struct.pack(
         "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(body), b"WAVE", b"fmt ", 16, 1, 1,
         rate, rate * width, width, 8 * width, b"data", len(body),

@@ -36,25 +36,25 @@ def plan_rerun(
     existing: Mapping[str, int],
     prefix: str,
     node: str,
-    cs: ClipSettings,
-    rs: RenderSettings,
+    clip_settings: ClipSettings,
+    render_settings: RenderSettings,
     overwrite: bool = False,
 ) -> RerunPlan:
     """`existing` is what the output holds under the day (key -> size); with `overwrite`, nothing counts."""
-    ids = {u.file.name: frozenset(clip_ids(u, plan.day, node, cs).values()) for u in plan.units}
+    ids = {u.file.name: frozenset(clip_ids(u, plan.day, node, clip_settings).values()) for u in plan.units}
     if overwrite:
         return RerunPlan({}, list(plan.units), {name: frozenset() for name in ids})
-    stored = stored_ids(existing, prefix, set().union(*ids.values()), wav_size(rs, cs.window, cs.sample_rate),
-                        rs.image.extension)
-    reused = daymanifest.reusable(previous, plan, cs, rs, stored)
+    wav_bytes = wav_size(render_settings, clip_settings.window, clip_settings.sample_rate)
+    stored = stored_ids(existing, prefix, set().union(*ids.values()), wav_bytes, render_settings.image.extension)
+    reused = daymanifest.reusable(previous, plan, clip_settings, render_settings, stored)
     todo = [u for u in plan.units if u.file.name not in reused]
     return RerunPlan(reused, todo, {u.file.name: ids[u.file.name] & stored for u in todo})
 
 
-def day_before_needed(files: Sequence[RawFile], day: dt.date, cs: ClipSettings) -> bool:
+def day_before_needed(files: Sequence[RawFile], day: dt.date, clip_settings: ClipSettings) -> bool:
     """The day before is listed only when its last file may reach past midnight into this day:
     when this day has no file, or its first file starts later than a clip may miss."""
-    return not files or day_index(files[0].start, day, cs.sample_rate) > cs.tolerance_samples
+    return not files or day_index(files[0].start, day, clip_settings.sample_rate) > clip_settings.tolerance_samples
 
 
 def downloads_to_drop(plan: DayPlan, cache: Path) -> list[Path]:
