@@ -12,11 +12,13 @@ them, and compare with the bucket, prefix and extension the run will write.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .naming import APP_MANIFEST_NAME, ID_SEPARATOR, clip_key
+from .catalog import DEFAULT_HYDROPHONES
+from .naming import APP_MANIFEST_NAME, ID_SEPARATOR, clip_key, sample_id
 
 SCHEMAS = ("sampleCounts", "samples")
 """`/sampleCounts/{id}` (the live app) or `/samples/{id}` (SwipesForScience 2022+)."""
@@ -102,7 +104,7 @@ class Layout:
     image_extension: str
 
 
-PROBE_ID = ID_SEPARATOR.join(("LJ01D", "2019_01_12", "OO_HYEA2__YDH_2019_01_12T00_00_00"))
+PROBE_ID = sample_id(DEFAULT_HYDROPHONES[0], dt.date(2019, 1, 12), "OO_HYEA2__YDH_2019_01_12T00_00_00")
 """Any ID this pipeline makes; its keys and the app's URLs for it are compared."""
 
 
