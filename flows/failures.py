@@ -22,12 +22,17 @@ from prefect.states import Failed
 from whaledr_core.catalog import UnknownHydrophone
 from whaledr_core.days import DayRangeError
 
+from .app import AppMismatch
+from .targets import BlockMissing
+
 
 class ExpectedFailure(RuntimeError):
     """A run that ended as its inputs allow: the message says what happened and what to do."""
 
 
-EXPECTED: tuple[type[Exception], ...] = (ExpectedFailure, DayRangeError, UnknownHydrophone)
+EXPECTED: tuple[type[Exception], ...] = (ExpectedFailure, DayRangeError, UnknownHydrophone, BlockMissing, AppMismatch)
+"""A missing block or an app whose templates disagree with the output are mistakes in the run's
+parameters: one line says which."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 

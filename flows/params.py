@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from whaledr_core.catalog import SAMPLE_RATE
 from whaledr_core.clips import ClipSettings
-from whaledr_core.render import IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings
+from whaledr_core.render import IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings, palette
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -98,6 +99,15 @@ class Rendering(BaseModel):
                      description=f"'{WAV_NORMALISED}': mean removed, peak-normalised; '{WAV_RAW}': the counts.")
     audio_rate: int | None = Field(_R.audio_rate, ge=1000, description="Resample the WAV to this rate, Hz "
                                    "(16000 for phones). None: the source's rate.")
+
+    @model_validator(mode="after")
+    def _the_core_accepts_them(self) -> Rendering:
+        """The core's own checks (a power of two, a length that divides a day, a band below Nyquist, an
+        image large enough for its axes) refuse a bad value in the form, before any day run starts."""
+        self.clip_settings()
+        self.render_settings().check_rate(SAMPLE_RATE)
+        palette(self.cmap)
+        return self
 
     def clip_settings(self) -> ClipSettings:
         return ClipSettings(clip_seconds=self.clip_seconds)

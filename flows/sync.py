@@ -14,10 +14,12 @@ from whaledr_core.render import RenderSettings
 
 from . import tasks
 from .app import check_target, sync_database
+from .failures import one_line_failures
 from .params import App, Output
 
 
 @flow(name="whaledr-sync")
+@one_line_failures
 def sync_flow(output: Output = Output(), app: App = App(), prune_legacy: bool = False) -> dict:
     """Rebuild the app manifest from every day manifest under the output, then add the IDs the
     app's database lacks.

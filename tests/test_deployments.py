@@ -135,3 +135,16 @@ def test_backfill_and_serve_mistakes_give_one_line_and_exit_2_before_any_run(arg
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not home.exists()  # no Prefect server was started, so no run either
+
+
+@pytest.mark.parametrize("rendering, message", [
+    ({"nfft": 1000}, "power of two"),
+    ({"clip_seconds": 7}, "must divide a day"),
+    ({"fmax": 40_000}, "Nyquist"),
+    ({"cmap": "nope"}, "unknown colour map"),
+])
+def test_the_form_refuses_what_the_core_would_refuse_before_any_day_runs(rendering, message):
+    """A bad value in the run form is a validation error of the run, never a traceback in every day run."""
+    day = load_flow_from_entrypoint(BY_NAME["day"]["entrypoint"])
+    with pytest.raises(ParameterTypeError, match=message):
+        day.validate_parameters({"day": dt.date(2019, 1, 12), "rendering": rendering})

@@ -117,6 +117,12 @@ def serve(
                                             if v} or None).items()
                  if v is not None}
     deployments = served(overrides)
+    daily = next(d for d in deployments if d.name == "daily")
+    try:  # the groups as the daily runs will get them, checked before any server starts
+        output_group = Output.model_validate(daily.parameters.get("output", {}))
+        app_group = App.model_validate(daily.parameters.get("app", {}))
+    except ValueError as e:
+        o.fail(o.one_line(e))
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends the server too
     with ExitStack() as stack:
         try:
@@ -125,9 +131,7 @@ def serve(
             o.fail(str(e), 1)
         from prefect import serve as prefect_serve
 
-        daily = next(d for d in deployments if d.name == "daily")
-        open_blocks(Output.model_validate(daily.parameters.get("output", {})),
-                    App.model_validate(daily.parameters.get("app", {})))
+        open_blocks(output_group, app_group)
         typer.echo(f"Prefect UI: {url.removesuffix('/api')}")
         prefect_serve(*deployments)
 

@@ -49,12 +49,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+OPTION_OF_FIELD = {"fmin": "--band", "fmax": "--band", "db_low": "--percentiles/--db-range",
+                   "db_high": "--percentiles/--db-range", "width": "--size", "height": "--size", "folder": "--out",
+                   "block": "--app", "concurrency": "--concurrency", "keep": "--keep-downloads"}
+"""Fields of the flows' parameter groups whose option has another name."""
+
+
 def one_line(e: Exception) -> str:
     """A pydantic error in the words of the option it came from; any other error as it is."""
     if isinstance(e, ValidationError):
         first = e.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]).replace("_", "-")
-        return f"--{field}: {first['msg']}" if field else first["msg"]
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:
+            return message
+        field = str(first["loc"][-1])
+        return f"{OPTION_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: {message}"
     return str(e)
 
 

@@ -54,9 +54,6 @@ def run(
 ) -> None:
     """Process one day of one hydrophone into clips, in a local folder or an S3 bucket."""
     day = o.parse_date(date)
-    from whaledr_core.catalog import SAMPLE_RATE
-    from whaledr_core.render import palette
-
     from ..params import App, Downloads, Output, Rendering
 
     (node,) = hydrophone_nodes([hydrophone] if hydrophone else None)
@@ -70,9 +67,6 @@ def run(
         rendering = Rendering(clip_seconds=clip_seconds, nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax, cmap=cmap,
                               db_policy=policy, db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav,
                               image_format=image_format, audio_rate=audio_rate)
-        rendering.clip_settings()
-        rendering.render_settings().check_rate(SAMPLE_RATE)
-        palette(cmap)
         output = Output(folder=str(out), s3_block=s3_block, upload_concurrency=upload_concurrency,
                         public_read=public_read, cache_control=cache_control)
         app_group = App(block=app, firebase_block=firebase_block)
