@@ -26,6 +26,9 @@ async def _artifacts(flow_run_id):
 
 
 async def _logs(flow_run_id) -> list[str]:
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)  # the run's last lines are still on their way to the server
     async with get_client() as client:
         logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
         return [log.message for log in logs]
