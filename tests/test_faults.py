@@ -65,7 +65,7 @@ def test_ooi_faults_recoverable_files_finish_the_rest_are_named_and_a_rerun_fini
         first = run_cli(*args, env=env)
         assert first.returncode == 1, first.stdout + first.stderr
         m = day_manifest(out)
-        assert m["failed_files"] == [names[5]]
+        assert m["failed_files"] == [names[5]], [(f["name"], f.get("error")) for f in m["files"]]
         assert names[5] in first.stderr and "INCOMPLETE (1 files failed)" in first.stdout
         statuses = {f["name"]: f["status"] for f in m["files"]}
         assert [statuses[n] for n in names[:5]] == ["ok"] * 5
