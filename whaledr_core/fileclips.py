@@ -36,6 +36,8 @@ from .score import Floor, call_score, file_floor
 from .sinks import Sink
 
 WAV_TYPE = "audio/wav"
+NOT_STORED = "not_stored"
+"""A skip reason: a whole window, scored, whose clip was not chosen for storing (`render_only`)."""
 
 
 class FileStatus(StrEnum):
@@ -121,8 +123,13 @@ def process_file(
     clip_settings: ClipSettings,
     render_settings: RenderSettings,
     done: Set[str] = frozenset(),
+    render_only: Set[int] | None = None,
 ) -> FileResult:
     """Clips for the windows `unit` owns, except the IDs in `done` (already stored).
+
+    With `render_only`, a window outside it that is not in `done` is scored but neither encoded nor
+    stored: it is skipped as NOT_STORED. That is the first pass of a day with a top budget, which
+    must see every score before it knows which windows to encode.
 
     `next_path` gives the next file's local path; it is called only when a window runs into that
     file, since fetching it may mean a download. A clip is listed in the result only once both its
@@ -194,6 +201,9 @@ def process_file(
             if sid in done:
                 r.present += 1
                 r.clips.append((sid, w.k, round(w.coverage, 6)))
+                continue
+            if render_only is not None and w.k not in render_only:
+                r.skipped.append((w.k, NOT_STORED, round(w.coverage, 6)))
                 continue
             t = time.perf_counter()
             levels = to_levels(db, *db_limits(db, render_settings))

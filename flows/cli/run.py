@@ -49,6 +49,8 @@ def run(
     wav: Annotated[str, typer.Option(help="int16 (mean removed, peak-normalised) or int32-raw (counts).")] = _R.wav,
     audio_rate: Annotated[int | None, typer.Option(
         help="Resample the WAV to this rate in Hz, e.g. 16000 for phones. [default: the source's]")] = None,
+    publish: o.Publish = o.DEFAULT_PUBLISH,
+    store: o.Store = o.DEFAULT_STORE,
     dask_address: o.DaskAddress = None,
     verbose: o.Verbose = False,
 ) -> None:
@@ -57,7 +59,7 @@ def run(
     from whaledr_core.catalog import SAMPLE_RATE
     from whaledr_core.render import palette
 
-    from ..params import App, Downloads, Output, Rendering
+    from ..params import App, Downloads, Output, Rendering, Selection
 
     (node,) = hydrophone_nodes([hydrophone] if hydrophone else None)
     fmin, fmax = o.parse_pair(band, "--band")
@@ -76,12 +78,13 @@ def run(
         output = Output(folder=str(out), s3_block=s3_block, upload_concurrency=upload_concurrency,
                         public_read=public_read, cache_control=cache_control)
         app_group = App(block=app, firebase_block=firebase_block)
+        selection = Selection(publish=publish, store=store)
     except ValueError as e:  # pydantic's ValidationError is one too
         o.fail(o.one_line(e))
     source = checked_source(source)
     downloads = Downloads(cache=str(cache) if cache else None, keep=keep_downloads)
-    raise typer.Exit(run_day(day, node, source, output, app_group, downloads, rendering, overwrite, dask_address,
-                             workers, verbose))
+    raise typer.Exit(run_day(day, node, source, output, app_group, downloads, rendering, selection, overwrite,
+                             dask_address, workers, verbose))
 
 
 def demo(
@@ -94,7 +97,7 @@ def demo(
     from whaledr_core.mirror import serve
     from whaledr_core.synth import SynthOptions, write_day
 
-    from ..params import App, Downloads, Output, Rendering
+    from ..params import App, Downloads, Output, Rendering, Selection
 
     day, h = dt.date(2019, 1, 12), get_hydrophone(DEFAULT_HYDROPHONES[0])
     mirror, out = directory / "mirror", directory / "out"
@@ -104,7 +107,7 @@ def demo(
     with serve(mirror) as url:
         typer.echo(f"serving {mirror} at {url}; output to {out}")
         code = run_day(day, h.node, url, Output(folder=str(out)), App(), Downloads(cache=str(directory / "cache")),
-                       Rendering(), False, None, workers, False)
+                       Rendering(), Selection(), False, None, workers, False)
     if code == 0:
         typer.echo(f"look at the clips under {out / h.node / day.strftime('%Y_%m_%d')}")
     raise typer.Exit(code)
