@@ -260,14 +260,15 @@ def published_windows(m: dict[str, Any]) -> set[int]:
             for c in m.get("clips", [])}
 
 
-def overview(m: dict[str, Any], columns: Mapping[int, Any]) -> bytes | None:
+def overview(m: dict[str, Any], columns: Mapping[int, Any], partial: bool = False) -> bytes | None:
     """The day overview PNG of a day manifest and the windows' columns (`overview.window_column`).
 
-    None when some scored window has no column (its file was reused from an earlier run and not read
-    again): a partial picture would show data as gaps. `whaledr overview` remakes it from the files.
+    None when there is no column, or (unless `partial`) when some scored window has none (its file
+    was reused from an earlier run and not read again): a partial picture would show data as gaps.
+    `whaledr overview` remakes it from the files.
     """
     known = scores(m)
-    if not columns or set(known) - set(columns):
+    if not columns or (set(known) - set(columns) and not partial):
         return None
     render, clips = m["settings"]["render"], m["settings"]["clips"]
     columns = {k: np.asarray(c, np.float32) for k, c in columns.items()}  # kept as float16; powers overflow it
