@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from whaledr_core.clips import ClipSettings
 from whaledr_core.publish import ALL, Budget, parse_budget
-from whaledr_core.render import IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings
+from whaledr_core.render import DB_POLICIES, IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -84,9 +84,10 @@ class Rendering(BaseModel):
     fmin: float = Field(_R.fmin, ge=0, description="Lowest frequency shown, Hz.")
     fmax: float = Field(_R.fmax, gt=0, description="Highest frequency shown, Hz (below Nyquist).")
     cmap: str = Field(_R.cmap, description="Matplotlib colour map.")
-    db_policy: str = Field(_R.db_policy, pattern="^(percentile|fixed)$",
+    db_policy: str = Field(_R.db_policy, pattern=f"^({'|'.join(DB_POLICIES)})$",
                            description="'percentile': contrast from each clip's own dB percentiles; "
-                           "'fixed': from db_low..db_high dB.")
+                           "'fixed': from db_low..db_high dB; 'floor': 0-24 dB over the file's noise floor "
+                           "per frequency (calls stand out on an even background).")
     db_low: float = Field(_R.db_low, description="Percentile (or dB, when fixed) shown darkest.")
     db_high: float = Field(_R.db_high, description="Percentile (or dB, when fixed) shown brightest.")
     width: int = Field(_R.width, ge=16, description="Whole image width, axes included, pixels.")

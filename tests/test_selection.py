@@ -184,3 +184,41 @@ def test_the_commands_defaults_are_the_flows_and_a_bad_budget_costs_one_line():
 
     r = run_cli("run", "2019-01-12", "--publish", "top:3+rand:1")
     assert r.returncode == 2 and "--publish" in r.stderr and "'top:3+rand:1' not understood" in r.stderr
+
+
+def test_floor_contrast_paints_sea_noise_dark_and_even_and_a_call_bright(mirror, tmp_path):
+    """`--contrast floor` (db_policy "floor"): noise sits near the bottom of the colour map, where the
+    default percentile contrast spreads it over the whole map; a call stands out above it."""
+    import numpy as np
+    from PIL import Image
+
+    evs = events.loads(ground_truth_path(mirror, H, DAY).read_bytes())
+    busy = {k for e in evs for k in e.windows(CS.clip_seconds, 0.0)}
+    calls, _, _ = call_windows(mirror)
+    _, files = listing.list_day(str(mirror), H, DAY)
+    unit = plan_day(DAY, files, CS).units[0]
+    quiet = next(k for k in unit.windows if k not in busy and k - 1 not in busy and k + 1 not in busy)
+    call = min(calls & set(unit.windows))
+    looks = {}
+    for policy in ("percentile", "floor"):
+        rs = RenderSettings(axes=False, image_format="png", db_policy=policy)  # full size: contours stay thin
+        out = tmp_path / policy
+        process_file(unit, unit.file.url, None, DAY, H.node, LocalSink(out), CS, rs, frozenset(),
+                     frozenset({quiet, call}))
+        pngs = {int(p.stem.rsplit("T", 1)[1].replace("_", "")): p for p in out.rglob("*.png")}
+        by_window = {(3600 * (t // 10000) + 60 * (t // 100 % 100) + t % 100) // 5: p for t, p in pngs.items()}
+        looks[policy] = {k: np.asarray(Image.open(p).convert("L"), float) for k, p in by_window.items()}
+    noise_pct, noise_floor = looks["percentile"][quiet], looks["floor"][quiet]
+    assert noise_floor.mean() < noise_pct.mean() - 20  # darker
+    assert noise_floor.std() < noise_pct.std()  # and more even
+    # a 10 dB call is a thin contour in a 0-4 kHz picture: its brightest pixels, not its mean, show it
+    assert np.percentile(looks["floor"][call], 99.9) > np.percentile(noise_floor, 99.9) + 10
+
+
+def test_contrast_floor_is_refused_with_a_fixed_range_and_unknown_contrasts_cost_one_line():
+    from conftest import run_cli
+
+    r = run_cli("run", "2019-01-12", "--contrast", "floor", "--db-range", "40,90")
+    assert r.returncode == 2 and "drop --db-range" in r.stderr
+    r = run_cli("run", "2019-01-12", "--contrast", "pastel")
+    assert r.returncode == 2 and "--contrast takes clip or floor" in r.stderr

@@ -32,7 +32,7 @@ from .clips import (
 from .naming import clip_key, clip_stem, sample_id
 from .overview import window_column
 from .render import RenderSettings, db_limits, encode_image, spectrogram_db, to_levels, wav_bytes
-from .score import Floor, call_score, file_floor
+from .score import Floor, call_score, file_floor, floor_levels
 from .sinks import Sink
 
 WAV_TYPE = "audio/wav"
@@ -206,7 +206,7 @@ def process_file(
                 r.skipped.append((w.k, NOT_STORED, round(w.coverage, 6)))
                 continue
             t = time.perf_counter()
-            levels = to_levels(db, *db_limits(db, render_settings))
+            levels = _levels(db, w.k, floor, render_settings, clip_settings)
             picture = encode_image(levels, render_settings, clip_settings.sample_rate, clip_settings.clip_seconds)
             t1 = time.perf_counter()
             wav = wav_bytes(samples, render_settings, clip_settings.sample_rate)
@@ -234,6 +234,15 @@ def process_file(
     r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
     r.peak_rss_mib = peak_rss_mib()
     return r
+
+
+def _levels(db, k: int, floor: Floor | None, render_settings: RenderSettings, clip_settings: ClipSettings):
+    """Palette indices of a clip: from its own dB limits, or over the file's floor ("floor" contrast;
+    the clip's own median per row when the file is too short for a floor)."""
+    if render_settings.db_policy != "floor":
+        return to_levels(db, *db_limits(db, render_settings))
+    row = floor.at((k + 0.5) * clip_settings.clip_seconds) if floor is not None else np.median(db, axis=1)
+    return floor_levels(db, row)
 
 
 def _floor(segments, render_settings: RenderSettings, clip_settings: ClipSettings) -> Floor | None:

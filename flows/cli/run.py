@@ -41,6 +41,9 @@ def run(
         help="Contrast from this clip's dB percentiles LOW,HIGH.")] = f"{_R.db_low:g},{_R.db_high:g}",
     db_range: Annotated[str | None, typer.Option(
         help="Fixed contrast in dB, LOW,HIGH (instead of percentiles).")] = None,
+    contrast: Annotated[str, typer.Option(
+        help="clip: from --percentiles or --db-range; floor: 0-24 dB over the file's noise floor per "
+             "frequency, so calls stand out on an even background.")] = "clip",
     size: Annotated[str, typer.Option(help="Whole image in pixels, axes included, WIDTHxHEIGHT (the app shows "
                                            "a square).")] = f"{_R.width}x{_R.height}",
     image_format: Annotated[str, typer.Option(
@@ -66,6 +69,12 @@ def run(
     width, height = o.parse_size(size)
     policy, (lo, hi) = ("fixed", o.parse_pair(db_range, "--db-range")) if db_range \
         else ("percentile", o.parse_pair(percentiles, "--percentiles"))
+    if contrast not in ("clip", "floor"):
+        o.fail(f"--contrast takes clip or floor (got {contrast!r})")
+    if contrast == "floor":
+        if db_range:
+            o.fail("--contrast floor has its own range; drop --db-range")
+        policy = "floor"
     if workers is not None and workers < 1:
         o.fail("--workers must be at least 1")
     try:  # every setting is checked here, so that a mistake costs a line, not a started run
