@@ -34,7 +34,7 @@ from whaledr_core.days import (
 
 from .day import day_flow
 from .failures import ExpectedFailure, one_line_failures
-from .params import App, Downloads, Output, Rendering
+from .params import App, Downloads, Output, Rendering, Selection
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -71,6 +71,7 @@ def backfill_flow(
     app: App = App(),
     downloads: Downloads = Downloads(),
     rendering: Rendering = Rendering(),
+    selection: Selection = Selection(),
     dask_address: str | None = None,
     deployment: str | None = DAY_DEPLOYMENT,
     concurrency: int = 4,
@@ -88,6 +89,7 @@ def backfill_flow(
         app: Which app database to tell about the new samples.
         downloads: Download cache, what to keep, how many files at once.
         rendering: Clip length, spectrogram and WAV settings.
+        selection: Which clips are published (the budget) and which are stored.
         dask_address: Process each day's files on this Dask cluster (tcp://host:8786).
         deployment: Run each day as a flow run of this deployment, spread over its pool's workers;
             empty: one after another, here, as subflows.
@@ -96,7 +98,7 @@ def backfill_flow(
     """
     days = day_range(start, end, max_days)
     nodes = [get_hydrophone(h).node for h in hydrophones]  # an unknown name fails before any run
-    days_params = DayParameters(source, output, app, downloads, rendering, overwrite, dask_address)
+    days_params = DayParameters(source, output, app, downloads, rendering, selection, overwrite, dask_address)
     return _run_days([(d, n) for d in days for n in nodes], days_params, deployment, concurrency)
 
 
@@ -110,6 +112,7 @@ def daily_flow(
     app: App = App(),
     downloads: Downloads = Downloads(),
     rendering: Rendering = Rendering(),
+    selection: Selection = Selection(),
     dask_address: str | None = None,
     deployment: str | None = DAY_DEPLOYMENT,
     concurrency: int = 4,
@@ -124,6 +127,7 @@ def daily_flow(
         app: Which app database to tell about the new samples.
         downloads: Download cache, what to keep, how many files at once.
         rendering: Clip length, spectrogram and WAV settings.
+        selection: Which clips are published (the budget) and which are stored.
         dask_address: Process each day's files on this Dask cluster (tcp://host:8786).
         deployment: Run each day as a flow run of this deployment; empty: here, as subflows.
         concurrency: Day runs in flight at once, with a deployment.
@@ -133,7 +137,7 @@ def daily_flow(
     day = lagged_day(flow_run.scheduled_start_time, lag_days)
     nodes = [get_hydrophone(h).node for h in hydrophones]
     get_run_logger().info("daily run for %s: %s", day, ", ".join(nodes))
-    days_params = DayParameters(source, output, app, downloads, rendering, False, dask_address)
+    days_params = DayParameters(source, output, app, downloads, rendering, selection, False, dask_address)
     return _run_days([(day, n) for n in nodes], days_params, deployment, concurrency)
 
 
@@ -146,6 +150,7 @@ class DayParameters:
     app: App
     downloads: Downloads
     rendering: Rendering
+    selection: Selection
     overwrite: bool
     dask_address: str | None
 

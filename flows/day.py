@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +17,17 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from whaledr_core import appmanifest, daymanifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
-from whaledr_core.clips import FileUnit, Skip
+from whaledr_core.clips import ClipSettings, FileUnit, Skip
 from whaledr_core.fetch import default_cache
 from whaledr_core.fileclips import FileResult, FileStatus, failed
 from whaledr_core.naming import day_prefix
-from whaledr_core.rerun import downloads_to_drop, plan_rerun
+from whaledr_core.render import RenderSettings
+from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun
 
 from . import tasks
 from .app import check_target, sync_database
 from .failures import ExpectedFailure, one_line_failures
-from .params import App, Downloads, Output, Rendering
+from .params import STORE_ALL, App, Downloads, Output, Rendering, Selection
 from .progress import DayProgress
 
 
@@ -43,12 +46,15 @@ def day_flow(
     app: App = App(),
     downloads: Downloads = Downloads(),
     rendering: Rendering = Rendering(),
+    selection: Selection = Selection(),
     overwrite: bool = False,
     dask_address: str | None = None,
 ) -> dict:
     """One UTC day of one hydrophone into clips: list the day, fetch its files a few at a time while
-    the process pool turns each file into clips, write the day manifest, add the day's IDs to the
-    app manifest and tell the app. A rerun does only what is missing.
+    the process pool turns each file into scored clips, choose the clips to publish within the budget
+    (with a top budget the files are scored first and only the chosen clips encoded after), write the
+    day manifest and the day overview, add the published IDs to the app manifest and tell the app.
+    A rerun does only what is missing, and never withdraws a published clip.
 
     Args:
         day: The UTC day, YYYY-MM-DD.
@@ -58,6 +64,7 @@ def day_flow(
         app: Which app database to tell about the new samples.
         downloads: Download cache, what to keep, how many files at once.
         rendering: Clip length, spectrogram and WAV settings.
+        selection: Which clips are published (the budget) and which are stored.
         overwrite: Render every clip again, even where it is stored.
         dask_address: Process files on this Dask cluster (tcp://host:8786) instead of this machine's
             process pool; each Dask worker then fetches the files it processes.
@@ -74,35 +81,33 @@ def day_flow(
     listed = time.perf_counter()
 
     sink = output.open()
-    rerun = plan_rerun(plan, daymanifest.read(sink, h.node, day), sink.keys(day_prefix(sink.prefix, h.node, day)),
+    previous = daymanifest.read(sink, h.node, day)
+    rerun = plan_rerun(plan, previous, sink.keys(day_prefix(sink.prefix, h.node, day)),
                        sink.prefix, h.node, clip_settings, render_settings, overwrite)
     log.info("%d files to process, %d finished by an earlier run", len(rerun.todo), len(rerun.reused))
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results = [progress.file_done(r) for r in rerun.reused.values()]
     cache = downloads.cache or str(default_cache())
-    fetcher: ThreadPoolTaskRunner[Any]
-    with ThreadPoolTaskRunner(max_workers=downloads.concurrency) as fetcher, _processing(dask_address) as dask:
-        work = {}
-        for u in rerun.todo:
-            args: dict[str, Any] = dict(unit=u, day=day, node=h.node, output=output, cache=cache,
-                                        clip_settings=clip_settings, render_settings=render_settings,
-                                        done=rerun.done[u.file.name])
-            if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
-                args["path"] = fetcher.submit(tasks.download,  # type: ignore[arg-type]  # Prefect's overloads
-                                              {"file": u.file, "cache": cache})
-                work[tasks.process.submit(**args)] = (u, args["path"])
-            else:  # a Dask worker may be another machine: it fetches the file itself, into its own cache
-                args.update(path=None, cache=downloads.cache, drop=not downloads.keep)
-                work[dask.submit(tasks.process, args)] = (u, None)
-        results += [progress.file_done(_file_result(fut, *work[fut])) for fut in as_completed(list(work))]
+    work = _Work(day, h.node, output, cache, downloads, clip_settings, render_settings, dask_address)
+    first = frozenset[int]() if selection.two_passes else None  # a top budget: score everything, encode nothing
+    results += work.run(rerun.todo, dict.fromkeys(rerun.done, first), rerun.done, progress)
+    choice = choose_day(results, selection.budget(), selection.store == STORE_ALL, node=h.node, day=day,
+                        previous=previous)
+    if choice.render:  # then encode and store the chosen windows, in the files that hold them
+        log.info("storing %d chosen clips from %d files", sum(map(len, choice.render.values())), len(choice.render))
+        held = {r.name: frozenset(sid for sid, _, _ in r.clips) for r in results if r.name in choice.render}
+        results = [r for r in results if r.name not in choice.render] + work.run(
+            [u for u in plan.units if u.file.name in choice.render], choice.render, held, None)
     progress.finish()
 
     timings = {"list": listed - started, "process": time.perf_counter() - listed}
     timings["total"] = time.perf_counter() - started
     record = daymanifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan, results=results,
-                               clip_settings=clip_settings, render_settings=render_settings, timings=timings)
+                               clip_settings=clip_settings, render_settings=render_settings, timings=timings,
+                               reasons=choice.reasons, budget=selection.publish, store=selection.store)
     tasks.write_manifest(output, h.node, day, record)
     _report(record)
+    tasks.write_overview(output, h.node, day, record, {k: c for r in results for k, c in r.columns.items()})
     day_ids = appmanifest.day_ids(record)
     tasks.update_app_manifest(output, day_ids)
     if app.firebase_block:
@@ -117,6 +122,43 @@ def day_flow(
     if not record["complete"]:
         raise DayIncomplete(summary + "; failed: " + ", ".join(record["failed_files"]))
     return record["totals"]
+
+
+@dataclass(frozen=True)
+class _Work:
+    """How files are processed: here on the process pool (fetched a few at a time), or on Dask."""
+
+    day: dt.date
+    node: str
+    output: Output
+    cache: str
+    downloads: Downloads
+    clip_settings: ClipSettings
+    render_settings: RenderSettings
+    dask_address: str | None
+
+    def run(self, units: list[FileUnit], render_only: Mapping[str, frozenset[int] | None],
+            done: Mapping[str, frozenset[str]], progress: DayProgress | None) -> list[FileResult]:
+        results = []
+        fetcher: ThreadPoolTaskRunner[Any]
+        with ThreadPoolTaskRunner(max_workers=self.downloads.concurrency) as fetcher, \
+                _processing(self.dask_address) as dask:
+            work = {}
+            for u in units:
+                args: dict[str, Any] = dict(unit=u, day=self.day, node=self.node, output=self.output, cache=self.cache,
+                                            clip_settings=self.clip_settings, render_settings=self.render_settings,
+                                            done=done[u.file.name], render_only=render_only[u.file.name])
+                if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
+                    args["path"] = fetcher.submit(tasks.download,  # type: ignore[arg-type]  # Prefect's overloads
+                                                  {"file": u.file, "cache": self.cache})
+                    work[tasks.process.submit(**args)] = (u, args["path"])
+                else:  # a Dask worker may be another machine: it fetches the file itself, into its own cache
+                    args.update(path=None, cache=self.downloads.cache, drop=not self.downloads.keep)
+                    work[dask.submit(tasks.process, args)] = (u, None)
+            for fut in as_completed(list(work)):
+                r = _file_result(fut, *work[fut])
+                results.append(progress.file_done(r) if progress else r)
+        return results
 
 
 def _processing(dask_address: str | None):
@@ -163,6 +205,7 @@ def _report(record: dict) -> None:
             "hydrophone": record["hydrophone"]["node"], "date": record["date"],
             "files": t["files_listed"], "failed": t["files_failed"], "clips": t["clips"],
             "written": t["clips_written"], "present": t["clips_present"], "skipped": t["skipped_windows"],
+            "published": t["published"],
             "MB": round((t["png_bytes"] + t["wav_bytes"]) / 1e6, 1), "seconds": record["timings"]["total"],
         }],
         description=daymanifest.summary_line(record),

@@ -1,5 +1,5 @@
 """The flows' parameters, grouped as a person thinks of them: where clips go, which app to tell, how
-files are fetched, and how clips look and sound.
+files are fetched, how clips look and sound, and which clips reach volunteers.
 
 Each group is a pydantic model, so that the Prefect UI's run form shows it as one section with a
 description under every field, and the daily, backfill and day flows share it instead of repeating
@@ -8,11 +8,12 @@ its fields. Defaults come from the core's own settings classes: one source for e
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from whaledr_core.catalog import SAMPLE_RATE
 from whaledr_core.clips import ClipSettings
-from whaledr_core.render import IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings, palette
+from whaledr_core.publish import ALL, Budget, parse_budget
+from whaledr_core.render import DB_POLICIES, IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings, palette
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -84,9 +85,10 @@ class Rendering(BaseModel):
     fmin: float = Field(_R.fmin, ge=0, description="Lowest frequency shown, Hz.")
     fmax: float = Field(_R.fmax, gt=0, description="Highest frequency shown, Hz (below Nyquist).")
     cmap: str = Field(_R.cmap, description="Matplotlib colour map.")
-    db_policy: str = Field(_R.db_policy, pattern="^(percentile|fixed)$",
+    db_policy: str = Field(_R.db_policy, pattern=f"^({'|'.join(DB_POLICIES)})$",
                            description="'percentile': contrast from each clip's own dB percentiles; "
-                           "'fixed': from db_low..db_high dB.")
+                           "'fixed': from db_low..db_high dB; 'floor': 0-24 dB over the file's noise floor "
+                           "per frequency (calls stand out on an even background).")
     db_low: float = Field(_R.db_low, description="Percentile (or dB, when fixed) shown darkest.")
     db_high: float = Field(_R.db_high, description="Percentile (or dB, when fixed) shown brightest.")
     width: int = Field(_R.width, ge=16, description="Whole image width, axes included, pixels.")
@@ -114,3 +116,33 @@ class Rendering(BaseModel):
 
     def render_settings(self) -> RenderSettings:
         return RenderSettings(**self.model_dump(exclude={"clip_seconds"}))
+
+
+STORE_PUBLISHED = "published"
+STORE_ALL = "all"
+
+
+class Selection(BaseModel):
+    """Which of the day's clips reach volunteers, and which are stored (README, "Which clips reach volunteers")."""
+
+    model_config = _FROZEN
+
+    publish: str = Field(ALL, description="'all' (every clip), 'top:N' (the day's N highest call scores) or "
+                         "'top:N+random:M' (and M more drawn from the rest). Only published clips go to the "
+                         "app manifest and database; a rerun never withdraws a published clip.")
+    store: str = Field(STORE_PUBLISHED, pattern=f"^({STORE_PUBLISHED}|{STORE_ALL})$",
+                       description=f"'{STORE_PUBLISHED}': with a top budget, only published clips are encoded "
+                       f"and stored (the rest are scored only); '{STORE_ALL}': every clip is stored too.")
+
+    @field_validator("publish")
+    @classmethod
+    def _budget(cls, value: str) -> str:
+        return str(parse_budget(value))  # an error names the text; a valid one is kept in its plain spelling
+
+    def budget(self) -> Budget:
+        return parse_budget(self.publish)
+
+    @property
+    def two_passes(self) -> bool:
+        """Score every file first, then encode only the chosen windows (top budget, published clips stored)."""
+        return not self.budget().is_all and self.store == STORE_PUBLISHED

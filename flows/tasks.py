@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from whaledr_core import appmanifest, appsync, clips, daymanifest, fetch, listing
@@ -16,6 +17,7 @@ from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
 from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import day_before_needed
+from whaledr_core.sinks import S3Sink
 
 from .params import Output
 from .targets import BlockMissing, firebase
@@ -84,9 +86,11 @@ def process(
     render_settings: RenderSettings,
     done: frozenset[str],
     drop: bool = False,
+    render_only: frozenset[int] | None = None,
 ) -> FileResult:
     """Without `path` (on a Dask worker) the file is fetched here first, into this machine's cache,
-    and with `drop` the downloads are deleted once the file is done."""
+    and with `drop` the downloads are deleted once the file is done. With `render_only`, only those
+    windows are encoded and stored (the others are scored only)."""
     nxt = unit.next_file
     cache = cache or str(fetch.default_cache())
     used: list[str] = []
@@ -108,7 +112,7 @@ def process(
             return None
 
     result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), clip_settings,
-                          render_settings, done)
+                          render_settings, done, render_only)
     if drop and result.status == FileStatus.OK and fetch.is_remote(unit.file.url):  # never a folder source's own files
         for p in used:
             Path(p).unlink(missing_ok=True)
@@ -121,6 +125,34 @@ def write_manifest(output: Output, node: str, day: dt.date, record: dict) -> str
     sink = output.open()
     key = day_manifest_key(sink.prefix, node, day)
     sink.put(key, daymanifest.dumps(record), "application/json")
+    return key
+
+
+@task(name="write-overview", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def write_overview(output: Output, node: str, day: dt.date, record: dict, columns: dict) -> str | None:
+    """The day overview beside the day manifest, and a markdown artifact on the run's page showing it:
+    inline from an S3 bucket (seen when the bucket or the viewer may read it), as a path from a folder."""
+    log = get_run_logger()
+    png = daymanifest.overview(record, columns)
+    if png is None:
+        log.info("overview not remade: some files were reused from an earlier run; `whaledr overview` remakes it")
+        return None
+    sink = output.open()
+    key = daymanifest.overview_key(sink.prefix, node, day)
+    sink.put(key, png, "image/png")
+    if isinstance(sink, S3Sink):
+        url = f"{sink.client.meta.endpoint_url.rstrip('/')}/{sink.bucket}/{key}"
+        where = f"![{node} {day}]({url})\n\n{url}"
+    else:
+        where = f"`{Path(output.folder).resolve() / key}`"
+    t = record["totals"]
+    create_markdown_artifact(
+        key=f"whaledr-overview-{node}-{day}".lower(),
+        markdown=f"### {node} {day}: the day at a glance\n\n{where}\n\n"
+                 f"{t['published']} clips published ({record['publish']['budget']}), {t['clips']} stored; "
+                 "score strip above, red ticks at published clips.",
+        description=f"{node} {day} overview")
+    log.info("overview: %s", key)
     return key
 
 

@@ -148,3 +148,20 @@ def test_the_form_refuses_what_the_core_would_refuse_before_any_day_runs(renderi
     day = load_flow_from_entrypoint(BY_NAME["day"]["entrypoint"])
     with pytest.raises(ParameterTypeError, match=message):
         day.validate_parameters({"day": dt.date(2019, 1, 12), "rendering": rendering})
+
+
+def test_every_day_run_of_a_backfill_or_daily_run_gets_each_day_parameter_with_its_selection():
+    """DayParameters is what run_deployment sends to each day run: exactly the day flow's parameters
+    besides its day and hydrophone, and valid for it, the publish budget included."""
+    from flows.backfill import DayParameters
+    from flows.day import day_flow
+    from flows.params import App, Downloads, Output, Rendering, Selection
+
+    days = DayParameters("http://x", Output(), App(), Downloads(), Rendering(), Selection(publish="top:3+random:1"),
+                         False, None)
+    params = days.as_dict()
+    assert set(params) == set(inspect.signature(day_flow.fn).parameters) - {"day", "hydrophone"}
+    validated = day_flow.validate_parameters({"day": "2019-01-12", "hydrophone": "LJ01D", **params})
+    assert validated["selection"] == Selection(publish="top:3+random:1")
+    with pytest.raises(ParameterTypeError):
+        day_flow.validate_parameters({"day": "2019-01-12", **params, "selection": {"publish": "top:many"}})

@@ -47,7 +47,8 @@ def test_day_over_http_to_a_folder_then_a_rerun_renders_nothing(synth_mirror, st
 
     ids = expected_ids()
     stored = {p.name for p in (out / NODE_DAY).iterdir()}
-    assert stored == {i.split("___")[2] + ext for i in ids for ext in (".jpg", ".wav")} | {"whaledr-day.json"}
+    assert stored == {i.split("___")[2] + ext for i in ids for ext in (".jpg", ".wav")} | {"whaledr-day.json",
+                                                                                         "overview.png"}
     for name in sorted(stored)[::25]:
         path = out / NODE_DAY / name
         if name.endswith(".jpg"):
@@ -105,7 +106,8 @@ def test_a_rerun_after_lost_clips_renders_only_those(mirror_copy, tmp_path, env)
     assert r.returncode == 0 and "1 clips written, 178 already present" in r.stdout, r.stdout + r.stderr
     changed = {k for k, v in snapshot(out).items() if before.get(k) != v}
     assert changed == {f"{NODE_DAY}/OO_HYEA2__YDH_2019_01_12T00_07_00.jpg",
-                       f"{NODE_DAY}/OO_HYEA2__YDH_2019_01_12T00_07_00.wav", f"{NODE_DAY}/whaledr-day.json"}
+                       f"{NODE_DAY}/OO_HYEA2__YDH_2019_01_12T00_07_00.wav", f"{NODE_DAY}/whaledr-day.json",
+                       f"{NODE_DAY}/overview.png"}  # every file read again: the overview is drawn again
 
 
 def test_a_bad_file_fails_the_day_but_not_the_others(mirror_copy, tmp_path, env):

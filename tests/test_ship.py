@@ -69,7 +69,8 @@ def test_a_day_ships_to_s3_and_the_app_database_and_a_rerun_uploads_nothing(
     ids = expected_ids()
     stored = objects(client, name)
     clip_keys = {f"{FOLDER}/{i.replace('___', '/')}.{ext}" for i in ids for ext in ("jpg", "wav")}
-    assert set(stored) == clip_keys | {f"{FOLDER}/LJ01D/2019_01_12/whaledr-day.json", f"{FOLDER}/whalemanifest.json"}
+    assert set(stored) == clip_keys | {f"{FOLDER}/LJ01D/2019_01_12/whaledr-day.json", f"{FOLDER}/whalemanifest.json",
+                                       f"{FOLDER}/LJ01D/2019_01_12/overview.png"}
     for key in sorted(clip_keys)[::40]:
         head = client.head_object(Bucket=name, Key=key)
         assert head["ContentType"] == ("image/jpeg" if key.endswith(".jpg") else "audio/wav")

@@ -41,8 +41,10 @@ class ManifestUpdate:
 
 
 def day_ids(record: dict[str, Any]) -> list[str]:
-    """The IDs a day manifest lists: each one's image and WAV were stored before the record was written."""
-    return [c["id"] for c in record.get("clips", [])]
+    """The published IDs a day manifest lists: each one's image and WAV were stored before the record was
+    written. A clip stored but below the day's budget is not the app's (a manifest made before budgets
+    existed published every clip)."""
+    return [c["id"] for c in record.get("clips", []) if c.get("published", True)]
 
 
 def image_extension(record: dict[str, Any]) -> str:

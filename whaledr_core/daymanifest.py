@@ -2,25 +2,33 @@
 
 Written last, so its presence means the day's run finished. It accounts for every window of the day
 (clips + skipped windows = the whole day), and it is what a rerun reads to leave finished files alone.
+`clips` are the stored clips, each saying whether it is published; `published` gives, for every whole
+window with data, why it is published or not (`publish` reasons); `scores` every window's call score.
+A whole window that was scored but not stored is skipped as `not_stored`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from dataclasses import asdict
 from typing import Any
+
+import numpy as np
 
 from . import __version__
 from .catalog import Hydrophone
 from .clips import ClipSettings, DayPlan, Skip, window_start
 from .fileclips import FileResult, FileStatus
-from .naming import day_manifest_key
+from .naming import day_manifest_key, day_prefix
+from .overview import overview_png
+from .publish import ALL, PUBLISHED
 from .render import RenderSettings
 from .sinks import Sink
 
 SCHEMA = 1
+OVERVIEW_NAME = "overview.png"
 
 
 def _iso(t: dt.datetime) -> str:
@@ -42,11 +50,18 @@ def build(
     clip_settings: ClipSettings,
     render_settings: RenderSettings,
     timings: dict[str, float],
+    reasons: Mapping[int, str] | None = None,
+    budget: str = ALL,
+    store: str = "published",
 ) -> dict[str, Any]:
+    """`reasons`: why each window is or is not published (`rerun.choose_day`); None: every clip, `all`."""
     results = sorted(results, key=lambda r: r.first_window)
     by_name = {r.name: r for r in results}
+    if reasons is None:
+        reasons = {k: ALL for r in results for _, k, _ in r.clips}
     clips = [
-        {"id": sid, "start": _iso(window_start(day, k, clip_settings)), "coverage": cov, "file": r.name}
+        {"id": sid, "start": _iso(window_start(day, k, clip_settings)), "coverage": cov, "file": r.name,
+         "published": reasons.get(k) in PUBLISHED}
         for r in results
         for sid, k, cov in r.clips
     ]
@@ -66,6 +81,7 @@ def build(
         "files_listed": len(plan.files),
         "files_failed": len(failed),
         "clips": len(clips),
+        "published": sum(r in PUBLISHED for r in reasons.values()),
         "clips_written": sum(r.written for r in results),
         "clips_present": sum(r.present for r in results),
         "skipped_windows": n_skipped,
@@ -99,6 +115,8 @@ def build(
         "clips": clips,
         "skipped": skipped,
         "scores": {str(k): v for r in results for k, v in sorted(r.scores.items())},
+        "publish": {"budget": budget, "store": store},
+        "published": {str(k): v for k, v in sorted(reasons.items())},
     }
 
 
@@ -225,3 +243,37 @@ def summary_line(m: dict[str, Any], seconds: float | None = None) -> str:
         f"{m['hydrophone']['node']} {m['date']}: {t['files_listed']} files, {t['clips_written']} clips written, "
         f"{t['clips_present']} already present, {t['skipped_windows']} windows skipped ({reasons}){took}; {state}"
     )
+
+
+def overview_key(prefix: str, node: str, day: dt.date) -> str:
+    """The day overview lies beside the day manifest."""
+    return day_prefix(prefix, node, day) + OVERVIEW_NAME
+
+
+def published_windows(m: dict[str, Any]) -> set[int]:
+    """Windows a day manifest publishes (every clip, in one made before budgets existed)."""
+    if "published" in m:
+        return {int(k) for k, r in m["published"].items() if r in PUBLISHED}
+    start = dt.datetime.fromisoformat(m["date"]).replace(tzinfo=dt.UTC)
+    seconds = m["settings"]["clips"]["clip_seconds"]
+    return {int((dt.datetime.fromisoformat(c["start"].replace("Z", "+00:00")) - start).total_seconds()) // seconds
+            for c in m.get("clips", [])}
+
+
+def overview(m: dict[str, Any], columns: Mapping[int, Any], partial: bool = False) -> bytes | None:
+    """The day overview PNG of a day manifest and the windows' columns (`overview.window_column`).
+
+    None when there is no column, or (unless `partial`) when some scored window has none (its file
+    was reused from an earlier run and not read again): a partial picture would show data as gaps.
+    `whaledr overview` remakes it from the files.
+    """
+    known = scores(m)
+    if not columns or (set(known) - set(columns) and not partial):
+        return None
+    render, clips = m["settings"]["render"], m["settings"]["clips"]
+    columns = {k: np.asarray(c, np.float32) for k, c in columns.items()}  # kept as float16; powers overflow it
+    return overview_png(columns, known, published_windows(m),
+                        windows_per_day=m["totals"]["day_seconds"] // clips["clip_seconds"],
+                        fmin=render["fmin"], fmax=render["fmax"],
+                        title=f"{m['hydrophone']['node']} {m['date']}: {m['totals']['published']} published "
+                              f"({m.get('publish', {}).get('budget', ALL)})")

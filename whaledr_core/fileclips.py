@@ -32,10 +32,12 @@ from .clips import (
 from .naming import clip_key, clip_stem, sample_id
 from .overview import window_column
 from .render import RenderSettings, db_limits, encode_image, spectrogram_db, to_levels, wav_bytes
-from .score import Floor, call_score, file_floor
+from .score import Floor, call_score, file_floor, floor_levels
 from .sinks import Sink
 
 WAV_TYPE = "audio/wav"
+NOT_STORED = "not_stored"
+"""A skip reason: a whole window, scored, whose clip was not chosen for storing (`render_only`)."""
 
 
 class FileStatus(StrEnum):
@@ -121,8 +123,13 @@ def process_file(
     clip_settings: ClipSettings,
     render_settings: RenderSettings,
     done: Set[str] = frozenset(),
+    render_only: Set[int] | None = None,
 ) -> FileResult:
     """Clips for the windows `unit` owns, except the IDs in `done` (already stored).
+
+    With `render_only`, a window outside it that is not in `done` is scored but neither encoded nor
+    stored: it is skipped as NOT_STORED. That is the first pass of a day with a top budget, which
+    must see every score before it knows which windows to encode.
 
     `next_path` gives the next file's local path; it is called only when a window runs into that
     file, since fetching it may mean a download. A clip is listed in the result only once both its
@@ -195,8 +202,11 @@ def process_file(
                 r.present += 1
                 r.clips.append((sid, w.k, round(w.coverage, 6)))
                 continue
+            if render_only is not None and w.k not in render_only:
+                r.skipped.append((w.k, NOT_STORED, round(w.coverage, 6)))
+                continue
             t = time.perf_counter()
-            levels = to_levels(db, *db_limits(db, render_settings))
+            levels = _levels(db, w.k, floor, render_settings, clip_settings)
             picture = encode_image(levels, render_settings, clip_settings.sample_rate, clip_settings.clip_seconds)
             t1 = time.perf_counter()
             wav = wav_bytes(samples, render_settings, clip_settings.sample_rate)
@@ -224,6 +234,15 @@ def process_file(
     r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
     r.peak_rss_mib = peak_rss_mib()
     return r
+
+
+def _levels(db, k: int, floor: Floor | None, render_settings: RenderSettings, clip_settings: ClipSettings):
+    """Palette indices of a clip: from its own dB limits, or over the file's floor ("floor" contrast;
+    the clip's own median per row when the file is too short for a floor)."""
+    if render_settings.db_policy != "floor":
+        return to_levels(db, *db_limits(db, render_settings))
+    row = floor.at((k + 0.5) * clip_settings.clip_seconds) if floor is not None else np.median(db, axis=1)
+    return floor_levels(db, row)
 
 
 def _floor(segments, render_settings: RenderSettings, clip_settings: ClipSettings) -> Floor | None:

@@ -62,6 +62,12 @@ MARGINS = (62, 14, 12, 50)
 AXES_FONT_PT = 12
 
 
+DB_POLICIES = ("percentile", "fixed", "floor")
+"""How dB become colours: the clip's own percentiles db_low..db_high (the default, what volunteers
+were trained on), fixed dB db_low..db_high, or "floor": dB over the file's per-frequency noise floor
+on a fixed range (`score.floor_levels`; the `--contrast floor` of README "Which clips reach volunteers")."""
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     nfft: int = 4096
@@ -94,8 +100,8 @@ class RenderSettings:
             raise ValueError("overlap must be in [0, 1)")
         if not 0 <= self.fmin < self.fmax:
             raise ValueError("need 0 <= fmin < fmax")
-        if self.db_policy not in ("percentile", "fixed"):
-            raise ValueError("db_policy must be 'percentile' or 'fixed'")
+        if self.db_policy not in DB_POLICIES:
+            raise ValueError(f"db_policy must be one of {', '.join(DB_POLICIES)}")
         if self.db_low >= self.db_high:
             raise ValueError("db_low must be below db_high")
         if self.wav not in (WAV_NORMALISED, WAV_RAW):

@@ -7,15 +7,15 @@ stored, and does only what is missing. These decisions are pure, so they are tes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import daymanifest
+from . import daymanifest, publish
 from .clips import ClipSettings, DayPlan, FileUnit, day_index
 from .fetch import cache_path, is_remote
-from .fileclips import FileResult, clip_ids, stored_ids
+from .fileclips import NOT_STORED, FileResult, clip_ids, stored_ids
 from .listing import RawFile
 from .render import RenderSettings, wav_size
 
@@ -62,3 +62,51 @@ def downloads_to_drop(plan: DayPlan, cache: Path) -> list[Path]:
     reuses the day manifest and fetches none of them. A folder source's own files are never listed."""
     files = [f for u in plan.units for f in (u.file, u.next_file) if f is not None]
     return [cache_path(cache, f.url) for f in files if is_remote(f.url)]
+
+
+@dataclass(frozen=True)
+class DayChoice:
+    reasons: dict[int, str]
+    """Every whole window with data (a clip, stored or not) and every window published before -> why it
+    is or is not published (`publish` reasons)."""
+    render: dict[str, frozenset[int]]
+    """For each file, the windows to store that the results hold as NOT_STORED: its second pass."""
+
+
+def choose_day(
+    results: Iterable[FileResult],
+    budget: publish.Budget,
+    store_all: bool,
+    *,
+    node: str,
+    day: dt.date,
+    previous: dict[str, Any] | None,
+) -> DayChoice:
+    """The day's published windows, and what must still be encoded for them (or for every clip, with
+    `store_all`). Only whole windows compete: a short window never becomes a clip. A window without
+    a score (its file too short for a noise floor) is published only with `all`. What an earlier run
+    published stays published (`kept`): volunteers' votes hang on those IDs."""
+    results = list(results)
+    whole = {k for r in results for k in clip_windows(r)}
+    scores = {k: s for r in results for k, s in r.scores.items() if k in whole}
+    reasons = publish.choose(scores, budget, node=node, day=day,
+                             previous=previously_published(previous))
+    for k in whole - set(scores):
+        reasons.setdefault(k, publish.ALL if budget.is_all else publish.BELOW_BUDGET)
+    wanted = whole if store_all else set(publish.published(reasons))
+    render = {}
+    for r in results:
+        missing = frozenset(k for k, reason, _ in r.skipped if reason == NOT_STORED and k in wanted)
+        if missing:
+            render[r.name] = missing
+    return DayChoice(dict(sorted(reasons.items())), render)
+
+
+def clip_windows(r: FileResult) -> list[int]:
+    """The file's whole windows with data: its clips and those scored but not stored."""
+    return sorted([k for _, k, _ in r.clips] + [k for k, reason, _ in r.skipped if reason == NOT_STORED])
+
+
+def previously_published(previous: dict[str, Any] | None) -> frozenset[int]:
+    """Windows an earlier run of the day published."""
+    return frozenset(daymanifest.published_windows(previous)) if previous else frozenset()

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from . import events
 from .catalog import FILE_SECONDS, SAMPLE_RATE, Hydrophone
 from .clips import midnight
 
@@ -76,6 +77,9 @@ class SynthOptions:
     the date (catalog: `11-HYDBBA106` before February 2025, `HYDBBA106` since)."""
     rate: int = SAMPLE_RATE
     """LJ01D recorded at 128 and 256 kHz, in 1-minute files, from 24 to 28 June 2025."""
+    events_snr: float | None = None
+    """When set: sea noise with calls at this SNR (dB) and distractors (`events`) instead of `signal`,
+    and a ground-truth file of them (`ground_truth_path`) beside the mirror."""
 
     def __post_init__(self) -> None:
         if self.era not in ERAS:
@@ -105,6 +109,33 @@ def signal(n: int, rate: int, t0: float, rng: np.random.Generator) -> np.ndarray
     # humpback: 1.5 s up-sweeps 300 -> 1200 Hz with a harmonic, every 20 s
     _events(x, rate, t0, period=20.0, length=1.5, amp=40000, f0=300.0, f1=1200.0, harmonic=True)
     _events(x, rate, t0 + 7.0, period=20.0, length=0.8, amp=30000, f0=3500.0, f1=2000.0)
+    return np.clip(np.round(x), -(2**23), 2**23 - 1).astype(np.int32)
+
+
+def ground_truth_path(root: str | Path, h: Hydrophone, day: dt.date) -> Path:
+    """Beside the mirror's tree, outside the folders the pipeline lists."""
+    return Path(root) / f"events-{h.node}-{day:%Y_%m_%d}.json"
+
+
+def day_events(t0: float, seconds: float, snr: float, rng: np.random.Generator) -> list[events.Event]:
+    """Calls of every kind (about one per 2.5 minutes), clicks (four per 10 minutes), and from 30 minutes
+    on a floor rise per half hour, a ship passage per 40 minutes and an hour of hum per hour."""
+    per = max(1, round(seconds / 600))
+    counts = {"fin": per + 1, "blue": per, "humpback": per + 1, "minke": per, "click": 4 * per,
+              "floor": int(seconds // 1800), "ship": int(seconds // 2400), "hum": int(seconds // 3600)}
+    return events.scatter(seconds, counts, snr, rng, t0=t0)
+
+
+def with_events(n: int, rate: int, t0: float, happenings: list[events.Event], rng: np.random.Generator) -> np.ndarray:
+    """Sea noise at the file's own gain, the floor's changes, then calls, then tones and clicks on top
+    (as bench/detect.py makes them), in counts."""
+    from .render import RenderSettings
+
+    rs = RenderSettings()
+    x = events.sea_noise(n, rng, level=6000.0 * float(10 ** rng.uniform(-0.5, 0.5)))
+    mine = [e for e in happenings if e.start < t0 + n / rate and e.start + e.duration > t0]
+    for e in sorted(mine, key=lambda e: (e.kind != "floor", not e.is_call)):
+        events.add(x, t0, e, rs, rate)
     return np.clip(np.round(x), -(2**23), 2**23 - 1).astype(np.int32)
 
 
@@ -141,12 +172,17 @@ def write_day(root: str | Path, h: Hydrophone, day: dt.date, opts: SynthOptions 
     rate, n = opts.rate, opts.file_seconds * opts.rate
     start = midnight(day) + dt.timedelta(hours=opts.first.hour, minutes=opts.first.minute) + FRACTION
     written: list[Path] = []
+    span = opts.files * opts.file_seconds + opts.gap_seconds
+    happenings = None if opts.events_snr is None else day_events(
+        (start - midnight(day)).total_seconds(), span, opts.events_snr, np.random.default_rng([opts.seed, 15]))
+    if happenings is not None:
+        ground_truth_path(root, h, day).write_bytes(events.dumps(happenings, day))
     for i in range(opts.files):
         if i == 1 and opts.gap_seconds > 0:
             start += dt.timedelta(seconds=opts.gap_seconds)
         rng = np.random.default_rng([opts.seed, day.toordinal(), i])
         t0 = (start - midnight(day)).total_seconds()
-        data = signal(n, rate, t0, rng)
+        data = signal(n, rate, t0, rng) if happenings is None else with_events(n, rate, t0, happenings, rng)
         header = {"network": "OO", "station": station_code(h), "location": "", "channel": "YDH",
                   "sampling_rate": rate, "starttime": UTCDateTime(start)}
         traces = _traces(data, header, ERAS[opts.era].traces, rng)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from . import app as app_commands
-from . import blocks, data, days, run
+from . import blocks, data, days, overview, run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
 
@@ -24,6 +24,7 @@ app.command("app-block")(blocks.app_block)
 app.command()(app_commands.sync)
 app.command("check-app")(app_commands.check_app)
 app.command()(data.synth)
+app.command()(overview.overview)
 
 
 def main() -> None:  # pragma: no cover - console entry point

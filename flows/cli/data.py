@@ -29,6 +29,10 @@ def synth(
     era: Annotated[str, typer.Option(
         help="Names, folders and traces of the server in 2015, 2019, 2023 or 2025 (README, \"Data from every "
              "era\").")] = DEFAULT_ERA,
+    events: Annotated[float | None, typer.Option(
+        help="Instead of the demo's signal: sea noise with whale calls at this SNR in dB over the floor, and "
+             "ships, hum, clicks and floor rises; their kinds and times go to events-NODE-YYYY_MM_DD.json "
+             "beside the mirror.")] = None,
 ) -> None:
     """Write a synthetic OOI mirror: serve it with `python -m http.server --directory DIR`."""
     day = o.parse_date(date)
@@ -47,6 +51,10 @@ def synth(
         o.fail(f"unknown era {era!r}; known: {', '.join(ERAS)}")
     written = write_day(directory, h, day, SynthOptions(files=files, first=t, gap_seconds=gap_seconds,
                                                        fragmented=fragmented, truncated=truncated,
-                                                       addendum=addendum, seed=seed, era=era))
+                                                       addendum=addendum, seed=seed, era=era, events_snr=events))
     size = sum(p.stat().st_size for p in written)
     typer.echo(f"wrote {len(written)} files ({size / 1e6:.0f} MB) for {h.node} {day} under {directory}")
+    if events is not None:
+        from whaledr_core.synth import ground_truth_path
+
+        typer.echo(f"ground truth: {ground_truth_path(directory, h, day)}")

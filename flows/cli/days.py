@@ -28,6 +28,8 @@ def backfill(
         help="Run each day as a flow run of this deployment (e.g. whaledr-day/day), spread over its pool's "
              "workers, instead of here.")] = None,
     concurrency: Annotated[int, typer.Option(help="Day runs in flight at once, with --deployment.")] = 4,
+    publish: o.Publish = o.DEFAULT_PUBLISH,
+    store: o.Store = o.DEFAULT_STORE,
     dask_address: o.DaskAddress = None,
     max_days: Annotated[int, typer.Option(help="Longer ranges need --yes. [default: 31]")] = 0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm a range longer than --max-days.")] = False,
@@ -38,7 +40,7 @@ def backfill(
     from whaledr_core import daymanifest
     from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION, DayRangeError, day_range, too_long
 
-    from ..params import App, Output
+    from ..params import App, Output, Selection
 
     first, last = o.parse_date(start), o.parse_date(end)
     nodes = hydrophone_nodes(hydrophone)
@@ -52,6 +54,10 @@ def backfill(
         o.fail(str(e))
     if concurrency < 1:
         o.fail("--concurrency must be at least 1")
+    try:
+        selection = Selection(publish=publish, store=store)
+    except ValueError as e:
+        o.fail(o.one_line(e))
     source = checked_source(source)
     quiet(verbose)
     from ..server import prefect_api
@@ -69,7 +75,8 @@ def backfill(
             _check_deployment(deployment)
         with ProgressBar() as listener, listening(listener):
             state = backfill_flow(start=first, end=last, hydrophones=nodes, overwrite=overwrite, source=source,
-                                  output=output, app=app_group, dask_address=dask_address, deployment=deployment,
+                                  output=output, app=app_group, selection=selection, dask_address=dask_address,
+                                  deployment=deployment,
                                   concurrency=concurrency, max_days=len(days), return_state=True)
         for day in days:
             for node in nodes:

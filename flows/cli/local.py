@@ -15,7 +15,7 @@ from .options import fail, one_line
 if TYPE_CHECKING:
     from whaledr_core.sinks import Sink
 
-    from ..params import App, Downloads, Output, Rendering
+    from ..params import App, Downloads, Output, Rendering, Selection
 
 
 def quiet(verbose: bool) -> None:
@@ -67,8 +67,8 @@ def open_blocks(output: Output, app: App, rendering: Rendering | None = None) ->
 
 
 def run_day(day: dt.date, node: str, source: str, output: Output, app: App, downloads: Downloads,
-            rendering: Rendering, overwrite: bool, dask_address: str | None, workers: int | None,
-            verbose: bool) -> int:
+            rendering: Rendering, selection: Selection, overwrite: bool, dask_address: str | None,
+            workers: int | None, verbose: bool) -> int:
     """The day flow here, on `workers` processes; returns the exit code (0 complete, 1 not)."""
     quiet(verbose)
     from whaledr_core import daymanifest
@@ -87,7 +87,8 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
             task_runner=ProcessPoolTaskRunner(max_workers=workers))  # type: ignore[arg-type]  # as in flows.day
         with ProgressBar() as listener, listening(listener):
             state = flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
-                         rendering=rendering, overwrite=overwrite, dask_address=dask_address, return_state=True)
+                         rendering=rendering, selection=selection, overwrite=overwrite, dask_address=dask_address,
+                         return_state=True)
         record = daymanifest.read(sink, node, day)
     seconds = time.perf_counter() - started
     if state.is_completed() and record:

@@ -41,6 +41,9 @@ def run(
         help="Contrast from this clip's dB percentiles LOW,HIGH.")] = f"{_R.db_low:g},{_R.db_high:g}",
     db_range: Annotated[str | None, typer.Option(
         help="Fixed contrast in dB, LOW,HIGH (instead of percentiles).")] = None,
+    contrast: Annotated[str, typer.Option(
+        help="clip: from --percentiles or --db-range; floor: 0-24 dB over the file's noise floor per "
+             "frequency, so calls stand out on an even background.")] = "clip",
     size: Annotated[str, typer.Option(help="Whole image in pixels, axes included, WIDTHxHEIGHT (the app shows "
                                            "a square).")] = f"{_R.width}x{_R.height}",
     image_format: Annotated[str, typer.Option(
@@ -49,18 +52,26 @@ def run(
     wav: Annotated[str, typer.Option(help="int16 (mean removed, peak-normalised) or int32-raw (counts).")] = _R.wav,
     audio_rate: Annotated[int | None, typer.Option(
         help="Resample the WAV to this rate in Hz, e.g. 16000 for phones. [default: the source's]")] = None,
+    publish: o.Publish = o.DEFAULT_PUBLISH,
+    store: o.Store = o.DEFAULT_STORE,
     dask_address: o.DaskAddress = None,
     verbose: o.Verbose = False,
 ) -> None:
     """Process one day of one hydrophone into clips, in a local folder or an S3 bucket."""
     day = o.parse_date(date)
-    from ..params import App, Downloads, Output, Rendering
+    from ..params import App, Downloads, Output, Rendering, Selection
 
     (node,) = hydrophone_nodes([hydrophone] if hydrophone else None)
     fmin, fmax = o.parse_pair(band, "--band")
     width, height = o.parse_size(size)
     policy, (lo, hi) = ("fixed", o.parse_pair(db_range, "--db-range")) if db_range \
         else ("percentile", o.parse_pair(percentiles, "--percentiles"))
+    if contrast not in ("clip", "floor"):
+        o.fail(f"--contrast takes clip or floor (got {contrast!r})")
+    if contrast == "floor":
+        if db_range:
+            o.fail("--contrast floor has its own range; drop --db-range")
+        policy = "floor"
     if workers is not None and workers < 1:
         o.fail("--workers must be at least 1")
     try:  # every setting is checked here, so that a mistake costs a line, not a started run
@@ -70,12 +81,13 @@ def run(
         output = Output(folder=str(out), s3_block=s3_block, upload_concurrency=upload_concurrency,
                         public_read=public_read, cache_control=cache_control)
         app_group = App(block=app, firebase_block=firebase_block)
+        selection = Selection(publish=publish, store=store)
     except ValueError as e:  # pydantic's ValidationError is one too
         o.fail(o.one_line(e))
     source = checked_source(source)
     downloads = Downloads(cache=str(cache) if cache else None, keep=keep_downloads)
-    raise typer.Exit(run_day(day, node, source, output, app_group, downloads, rendering, overwrite, dask_address,
-                             workers, verbose))
+    raise typer.Exit(run_day(day, node, source, output, app_group, downloads, rendering, selection, overwrite,
+                             dask_address, workers, verbose))
 
 
 def demo(
@@ -88,7 +100,7 @@ def demo(
     from whaledr_core.mirror import serve
     from whaledr_core.synth import SynthOptions, write_day
 
-    from ..params import App, Downloads, Output, Rendering
+    from ..params import App, Downloads, Output, Rendering, Selection
 
     day, h = dt.date(2019, 1, 12), get_hydrophone(DEFAULT_HYDROPHONES[0])
     mirror, out = directory / "mirror", directory / "out"
@@ -98,7 +110,7 @@ def demo(
     with serve(mirror) as url:
         typer.echo(f"serving {mirror} at {url}; output to {out}")
         code = run_day(day, h.node, url, Output(folder=str(out)), App(), Downloads(cache=str(directory / "cache")),
-                       Rendering(), False, None, workers, False)
+                       Rendering(), Selection(), False, None, workers, False)
     if code == 0:
         typer.echo(f"look at the clips under {out / h.node / day.strftime('%Y_%m_%d')}")
     raise typer.Exit(code)

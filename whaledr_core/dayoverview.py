@@ -1,0 +1,82 @@
+"""The day overview made again from a stored day: `whaledr overview DATE --hydrophone X`.
+
+The day run draws the overview from the columns its workers keep while they make clips, and those
+columns are not stored: at 200 frequency rows a whole day's would be ~7 MB per hydrophone-day beside
+a ~200 kB picture, for a remake that is rarely asked for. So a remake reads the day's files again,
+with the settings the day manifest records, and computes each window's column as the day run did
+(decode, spectrogram, column and score; nothing encoded, nothing stored). The scores and published
+marks come from the manifest, so the picture shows what volunteers were given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from . import clips, daymanifest, listing
+from .catalog import get_hydrophone
+from .clips import ClipSettings, FileUnit
+from .fetch import FetchError, local_copy
+from .fileclips import FileStatus, process_file
+from .render import RenderSettings
+from .rerun import day_before_needed
+from .sinks import LocalSink
+
+
+class NothingToDraw(Exception):
+    """No day manifest, or none of the day's files could be read again."""
+
+
+def settings(record: dict[str, Any]) -> tuple[ClipSettings, RenderSettings]:
+    """The settings a day was made with, from its manifest (tuples come back from JSON as lists)."""
+    s = record["settings"]
+    render: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in s["render"].items()}
+    return ClipSettings(**s["clips"]), RenderSettings(**render)
+
+
+def remake(record: dict[str, Any], source: str, cache: Path, workers: int | None = None) -> tuple[bytes, list[str]]:
+    """The overview PNG of the day `record` describes, from the files under `source`; and the files
+    that could not be read (their windows stay blank)."""
+    h = get_hydrophone(record["hydrophone"]["node"])
+    day = dt.date.fromisoformat(record["date"])
+    clip_settings, render_settings = settings(record)
+    _, files = listing.list_day(source, h, day)
+    previous = None
+    if day_before_needed(files, day, clip_settings):
+        before = listing.list_day(source, h, day - dt.timedelta(days=1))[1]
+        previous = before[-1] if before else None
+    plan = clips.plan_day(day, files, clip_settings, previous)
+    jobs = [(u, day, h.node, cache, clip_settings, render_settings) for u in plan.units if u.windows]
+    columns: dict[int, Any] = {}
+    missing: list[str] = []
+    with ProcessPoolExecutor(workers) as pool:
+        for name, cols in pool.map(_columns, jobs):
+            if cols is None:
+                missing.append(name)
+            columns.update(cols or {})
+    png = daymanifest.overview(record, columns, partial=True)
+    if png is None:
+        raise NothingToDraw(f"{h.node} {day}: no file of the day could be read again from {source}")
+    return png, missing
+
+
+def _columns(job: tuple[FileUnit, dt.date, str, Path, ClipSettings, RenderSettings]) -> tuple[str, dict | None]:
+    unit, day, node, cache, clip_settings, render_settings = job
+    try:
+        path = str(local_copy(unit.file.url, cache, unit.file.exact_size, unit.file.size_bounds))
+    except FetchError:
+        return unit.file.name, None
+
+    def next_path() -> str | None:
+        assert unit.next_file is not None
+        try:
+            return str(local_copy(unit.next_file.url, cache, unit.next_file.exact_size, unit.next_file.size_bounds))
+        except FetchError:
+            return None
+
+    # nothing is rendered (render_only is empty) and nothing stored, so the sink is never written
+    r = process_file(unit, path, next_path if unit.next_file else None, day, node, LocalSink(cache / "unused"),
+                     clip_settings, render_settings, frozenset(), frozenset())
+    return unit.file.name, (r.columns if r.status == FileStatus.OK else None)
