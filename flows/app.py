@@ -9,20 +9,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from prefect import get_run_logger, task
 from prefect.blocks.core import Block
-from prefect.cache_policies import NO_CACHE
 from prefect_gcp import GcpCredentials
 from pydantic import Field, SecretStr
 
-from whaledr_core import appsync
 from whaledr_core.app import LIVE, AppConfig, Layout, disagreement
 from whaledr_core.appsync import Database
 from whaledr_core.gauth import ServiceAccountTokens
 from whaledr_core.render import RenderSettings
 
-from .params import Output
-from .targets import BlockMissing, load_block
+from .params import App, Output
+from .targets import firebase, load_block
 
 
 class AppMismatch(ValueError):
@@ -83,20 +80,12 @@ def check_target(app_block: str, output: Output, render_settings: RenderSettings
     return config
 
 
-@task(name="sync-app-database", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE,
-      retry_condition_fn=lambda task, run, state: not isinstance(_exception(state), (appsync.AuthError, BlockMissing)))
-def sync_database(app_block: str, ids: list[str]) -> appsync.SyncReport:
-    """New IDs into the app's database, in the block's schema; runs after the manifest lists them."""
-    app = load_app(app_block)
-    report = appsync.sync_counts(app.database(), ids, schema=app.database_schema)
-    get_run_logger().info("app database (/%s): %d sample IDs added, %d already there",
-                          app.database_schema, report.added, report.already)
-    return report
-
-
-def _exception(state) -> BaseException | None:
-    try:
-        state.result()
-    except BaseException as e:
-        return e
-    return None
+def app_database(app: App) -> tuple[Database, str]:
+    """The app's database with its credential, and the schema its samples are kept in: from the app
+    block, or from a Firebase block (the live app's `sampleCounts`)."""
+    if app.block:
+        block = load_app(app.block)
+        return block.database(), block.database_schema
+    if app.firebase_block:
+        return firebase(app.firebase_block), "sampleCounts"
+    raise ValueError("no app database: name an app block or a Firebase block")

@@ -13,6 +13,7 @@ import datetime as dt
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 
 DAY_DEPLOYMENT = "whaledr-day/day"
 """The day flow's deployment in prefect.yaml, which scheduled and backfill runs fan out to."""
+
+
+class DaysRefused(ExpectedFailure):
+    """The run's parameters cannot start any day run (no such deployment, no concurrency)."""
 
 
 class BackfillFailed(ExpectedFailure):
@@ -98,7 +103,8 @@ def backfill_flow(
     """
     days = day_range(start, end, max_days)
     nodes = [get_hydrophone(h).node for h in hydrophones]  # an unknown name fails before any run
-    days_params = DayParameters(source, output, app, downloads, rendering, selection, overwrite, dask_address)
+    days_params = DayParameters(source=source, output=output, app=app, downloads=downloads, rendering=rendering,
+                                selection=selection, overwrite=overwrite, dask_address=dask_address)
     return _run_days([(d, n) for d in days for n in nodes], days_params, deployment, concurrency)
 
 
@@ -137,7 +143,8 @@ def daily_flow(
     day = lagged_day(flow_run.scheduled_start_time, lag_days)
     nodes = [get_hydrophone(h).node for h in hydrophones]
     get_run_logger().info("daily run for %s: %s", day, ", ".join(nodes))
-    days_params = DayParameters(source, output, app, downloads, rendering, selection, False, dask_address)
+    days_params = DayParameters(source=source, output=output, app=app, downloads=downloads, rendering=rendering,
+                                selection=selection, overwrite=False, dask_address=dask_address)
     return _run_days([(day, n) for n in nodes], days_params, deployment, concurrency)
 
 
@@ -162,18 +169,20 @@ class DayParameters:
 def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: str | None,
               concurrency: int) -> list[dict]:
     if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
+        raise DaysRefused(f"concurrency must be at least 1 (got {concurrency})")
     log = get_run_logger()
     params = days.as_dict()
     log.info("%d day runs (%s)", len(work), f"deployment {deployment}" if deployment else "local subflows")
     outcomes: list[DayOutcome] = []
     if deployment:
+        deployment_id = _deployment_id(deployment)  # a misnamed one is one line here, not a traceback a day
         salt = _this_run_id() if days.overwrite else ""  # a redo is new runs, yet a retried backfill reuses them
         pool: ThreadPoolTaskRunner[Any]
         with ThreadPoolTaskRunner(max_workers=concurrency) as pool:
             futures: list[Any] = [pool.submit(run_day_deployment, {  # type: ignore[arg-type]  # Prefect overloads
-                "deployment": deployment, "day": d, "node": n, "parameters": {"day": d, "hydrophone": n, **params},
-                "key": day_run_key(n, d, params, salt), "output": days.output}) for d, n in work]
+                "deployment": deployment, "deployment_id": deployment_id, "day": d, "node": n,
+                "parameters": {"day": d, "hydrophone": n, **params}, "key": day_run_key(n, d, params, salt),
+                "output": days.output}) for d, n in work]
             outcomes = [f.result() for f in futures]
     else:
         for d, n in work:
@@ -191,7 +200,7 @@ def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: 
 
 
 @task(name="run-day", task_run_name="{node} {day}", cache_policy=NO_CACHE)
-def run_day_deployment(deployment: str, day: dt.date, node: str, parameters: dict, key: str,
+def run_day_deployment(deployment: str, deployment_id: UUID, day: dt.date, node: str, parameters: dict, key: str,
                        output: Output) -> DayOutcome:
     """One day as a flow run of the day deployment; waits for it. A run this key already made is
     reused: waited for if under way, left alone if completed, scheduled again if it failed.
@@ -203,7 +212,7 @@ def run_day_deployment(deployment: str, day: dt.date, node: str, parameters: dic
 
     log = get_run_logger()
     with get_client(sync_client=True) as client:
-        existing = _run_with_key(client, deployment, key)
+        existing = _run_with_key(client, deployment_id, key)
         if existing is None:
             run = cast(FlowRun, run_deployment(deployment, parameters=parameters, idempotency_key=key,
                                                flow_run_name=f"{node} {day}"))
@@ -217,10 +226,21 @@ def run_day_deployment(deployment: str, day: dt.date, node: str, parameters: dic
     return _outcome(day, node, _state(run), _seconds(run), run.name, output)
 
 
-def _run_with_key(client: SyncPrefectClient, deployment: str, key: str) -> FlowRun | None:
+def _deployment_id(name: str) -> UUID:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_deployment_by_name(name).id
+        except ObjectNotFound:
+            raise DaysRefused(f"no deployment named {name!r} on {client.api_url}: "
+                              "run `prefect deploy --all` from the checkout") from None
+
+
+def _run_with_key(client: SyncPrefectClient, deployment_id: UUID, key: str) -> FlowRun | None:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterIdempotencyKey
 
-    deployment_id = client.read_deployment_by_name(deployment).id
     runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
         deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
         idempotency_key=FlowRunFilterIdempotencyKey(any_=[key])), limit=1)

@@ -25,7 +25,7 @@ from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun
 
 from . import tasks
-from .app import check_target, sync_database
+from .app import check_target
 from .failures import ExpectedFailure, one_line_failures
 from .params import STORE_ALL, App, Downloads, Output, Rendering, Selection
 from .progress import DayProgress
@@ -110,10 +110,8 @@ def day_flow(
     tasks.write_overview(output, h.node, day, record, {k: c for r in results for k, c in r.columns.items()})
     day_ids = appmanifest.day_ids(record)
     tasks.update_app_manifest(output, day_ids)
-    if app.firebase_block:
-        tasks.sync_app(app.firebase_block, day_ids)
-    if app.block:
-        sync_database(app.block, day_ids)
+    if app.block or app.firebase_block:
+        tasks.sync_app(app, day_ids)
     if record["complete"] and not downloads.keep:
         for path in downloads_to_drop(plan, Path(cache)):
             path.unlink(missing_ok=True)

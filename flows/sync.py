@@ -13,7 +13,7 @@ from prefect import flow
 from whaledr_core.render import RenderSettings
 
 from . import tasks
-from .app import check_target, sync_database
+from .app import check_target
 from .failures import one_line_failures
 from .params import App, Output
 
@@ -33,10 +33,6 @@ def sync_flow(output: Output = Output(), app: App = App(), prune_legacy: bool = 
     if app.block:  # the manifest and today's clips are where the app looks
         check_target(app.block, output, RenderSettings())
     ids = tasks.rebuild_app_manifest(output, prune_legacy)
-    report = None
-    if app.firebase_block:
-        report = tasks.sync_app(app.firebase_block, ids)
-    elif app.block:
-        report = sync_database(app.block, ids)
+    report = tasks.sync_app(app, ids) if app.block or app.firebase_block else None
     return {"manifest_ids": len(ids), "added": report.added if report else None,
             "already": report.already if report else None}

@@ -19,8 +19,9 @@ from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import day_before_needed
 from whaledr_core.sinks import S3Sink
 
-from .params import Output
-from .targets import BlockMissing, firebase
+from .app import app_database
+from .params import App, Output
+from .targets import BlockMissing
 
 
 def _unless(*errors: type[Exception]):
@@ -177,9 +178,12 @@ def rebuild_app_manifest(output: Output, prune_legacy: bool = False) -> list[str
 
 @task(name="sync-app-database", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE,
       retry_condition_fn=_unless(appsync.AuthError, BlockMissing))
-def sync_app(firebase_block: str, ids: list[str]) -> appsync.SyncReport:
-    """`/sampleCounts/{id}` = 0 for IDs the app lacks; runs after the manifest lists them."""
-    report = appsync.sync_counts(firebase(firebase_block), ids)
-    get_run_logger().info("app database: %d sample IDs added, %d already there", report.added, report.already)
+def sync_app(app: App, ids: list[str]) -> appsync.SyncReport:
+    """The IDs the app's database lacks, added in its schema (`/sampleCounts/{id}` = 0, or
+    `/samples/{id}`); runs after the manifest lists them, and never touches volunteers' data."""
+    database, schema = app_database(app)
+    report = appsync.sync_counts(database, ids, schema=schema)
+    get_run_logger().info("app database (/%s): %d sample IDs added, %d already there",
+                          schema, report.added, report.already)
     return report
 

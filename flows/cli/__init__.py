@@ -26,6 +26,3 @@ app.command("check-app")(app_commands.check_app)
 app.command()(data.synth)
 app.command()(overview.overview)
 
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
