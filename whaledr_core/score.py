@@ -66,6 +66,13 @@ SIDE_SECONDS = 60.0
 STEP_SECONDS = 10.0
 """The floor is computed every this many seconds; a clip takes the nearest."""
 MIN_FRAMES = 24
+LOCAL_SECONDS = 20.0
+"""Half-width of the local look at the floor: a line that holds +-20 s around a clip is steady (a ship at its
+closest approach), a call (a blue whale's ~10 s, a fin whale's 1 s) fills less than a third of it."""
+LOCAL_QUANTILE = 30.0
+LOCAL_OFFSET_DB = float(10 * np.log10(np.log(2) / np.log(1 / 0.7)))
+"""The 30th percentile of a noise row lies this far (2.9 dB) below its median (power is exponential); added back,
+the local term is the median for noise and lies above a steady line."""
 CLIP_LOW, CLIP_HIGH = -6.0, 20.0
 BROADBAND_ROW_STEP = 4
 STEADY_SHARE = 0.2
@@ -128,6 +135,11 @@ def file_floor(segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, r
         # moment it starts (the minute after holds it) until it ends (the minute before holds it)
         before, mid, after = np.searchsorted(t, [c - SIDE_SECONDS, c, c + SIDE_SECONDS])
         sides = [np.median(d[a:b], axis=0) for a, b in ((before, mid), (mid, after)) if b - a >= MIN_FRAMES]
+        # and a line steady through the +-20 s around (a ship's closest approach, which the minutes on
+        # either side hold weaker) is floor too; a call fills too little of those 40 s to move their 30th percentile
+        a, b = np.searchsorted(t, [c - LOCAL_SECONDS, c + LOCAL_SECONDS])
+        if b - a >= MIN_FRAMES:
+            sides.append(np.percentile(d[a:b], LOCAL_QUANTILE, axis=0) + LOCAL_OFFSET_DB)
         rows[i] = np.max(sides, axis=0) if sides else np.median(d, axis=0)  # a short file: its every frame
     return Floor(centres, rows)
 
@@ -140,8 +152,16 @@ frequency counts only over TONE_SECONDS, since a quarter second of one is what t
 in one bin also make."""
 CONTOUR_SECONDS = 0.25
 TONE_SECONDS = 0.5
-BANDS = ((200.0, 1.0), (600.0, 0.5))
-"""Power over a band for a while, (Hz, s): pulse trains (minke) with their gaps, fast or curved sweeps (humpback)."""
+LOW_HZ = 520.0
+"""The low band, where fin, blue and minke whales call, is searched at full resolution for power."""
+LOW_BOXES = ((45.0, 0.5), (45.0, 1.0), (45.0, 2.0), (200.0, 1.0), (200.0, 2.0))
+"""(Hz, s) boxes of power over the floor in the low band: fin pulses and blue tones (3 bins, 0.5-2 s; a call
+cut by the window's edge keeps 0.5 s), pulse trains with their gaps (minke) and fast low sweeps (200 Hz)."""
+BOX_HIGH = 12.0
+BROADBAND_SECONDS = 0.5
+CLICK_DB = 3.0
+"""A frame whose median over frequency stands this far above its neighbours' is a click: every frequency
+lifted at once. A call occupies a few rows and leaves that median alone."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +171,9 @@ class _Kernels:
     """Per slope, the row offset of each of a contour's pooled columns from its first."""
     contour: int
     tone: int
-    bands: tuple[tuple[int, int], ...]
+    low_rows: int
+    boxes: tuple[tuple[int, int], ...]
+    broadband: int
 
 
 @lru_cache(maxsize=8)
@@ -166,35 +188,47 @@ def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
     return _Kernels(
         pool, offsets,
         contour=contour, tone=max(1, int(round(TONE_SECONDS / dt))),
-        bands=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / dt)))) for hz, sec in BANDS),
+        low_rows=max(1, int(round((LOW_HZ - rs.fmin) / df))),
+        boxes=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / hop)))) for hz, sec in LOW_BOXES),
+        broadband=max(3, int(round(BROADBAND_SECONDS / hop)) | 1),
     )
 
 
-def _excess(db: np.ndarray, floor: np.ndarray, pool: int, dc: bool = False) -> np.ndarray:
-    """dB over the floor, clipped, averaged over `pool` frames, less each pooled frame's broadband part."""
-    R = db.shape[0]
-    T = db.shape[1] // pool
-    z = db[:, : T * pool] - floor[:, None]
-    np.clip(z, CLIP_LOW, CLIP_HIGH, out=z)
-    p = z.reshape(R, T, pool).mean(axis=2)
-    p -= np.median(p[::BROADBAND_ROW_STEP], axis=0)
+def _over_floor(db: np.ndarray, floor: np.ndarray, k: _Kernels, dc: bool) -> np.ndarray:
+    """dB over the floor, less what lifts every frequency at once (a click, a floor rising within the clip)."""
+    z = db - floor[:, None]
     if dc:  # 0 Hz holds the clip's offset, not sound
-        p[-1] = 0.0
-    # a line that holds through the whole clip (a ship's line near its closest approach, which the
-    # minutes around it do not hold) is a lasting tone, not a call: each row's level through most
-    # of the clip is taken off
-    q = int(T * STEADY_SHARE)
-    p -= np.maximum(np.partition(p, q, axis=1)[:, q], 0.0)[:, None]
-    return p
+        z[-1] = 0.0
+    sub = np.ascontiguousarray(z[::BROADBAND_ROW_STEP].T)  # frames x rows: each frame's rows side by side
+    half = sub.shape[1] // 2
+    med = np.partition(sub, half, axis=1)[:, half]
+    slow = ndimage.median_filter(med, size=min(k.broadband, len(med)), mode="nearest")
+    z -= np.maximum(slow, 0.0)  # a floor that falls within the clip leaves the rows its lines hold at 0 dB
+    click = med - slow > CLICK_DB
+    if click.any():
+        z[:, ndimage.binary_dilation(click, iterations=2)] = 0.0
+    np.minimum(z, CLIP_HIGH, out=z)
+    return z
 
 
-def _responses(p: np.ndarray, k: _Kernels) -> np.ndarray:
-    """Each detector's best value on the clip: sheared contours, a steady tone, band power."""
-    R, T = p.shape
-    L = min(k.contour, T)
+def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
+    """Each detector's best value on the clip: low-band power boxes, sheared contours, a steady tone."""
     out = []
+    # low band, full resolution, power: the optimal detector of a call of known extent in white noise
+    low = z[-min(k.low_rows, z.shape[0]) :]
+    lin = np.clip(low, CLIP_LOW, BOX_HIGH)
+    cs = np.zeros((lin.shape[0] + 1, lin.shape[1] + 1), dtype=np.float32)
+    cs[1:, 1:] = lin.cumsum(axis=0).cumsum(axis=1)
+    for rows_, cols_ in k.boxes:
+        r, c = min(rows_, lin.shape[0]), min(cols_, lin.shape[1])
+        box = cs[r:, c:] - cs[:-r, c:] - cs[r:, :-c] + cs[:-r, :-c]
+        out.append(float(box.max()) / (r * c))
+    # the whole band, pooled dB: contours of sweeps (humpback) and steady tones
+    R = z.shape[0]
+    T = z.shape[1] // k.pool
+    p = np.clip(z[:, : T * k.pool], CLIP_LOW, CLIP_HIGH).reshape(R, T, k.pool).mean(axis=2)
+    L = min(k.contour, T)
     for offs in k.offsets:
-        # the mean along every straight contour of this slope: L shifted slices added up
         lo, hi = max(0, -min(offs)), R - max(0, max(offs))
         if hi <= lo:
             out.append(0.0)
@@ -203,35 +237,40 @@ def _responses(p: np.ndarray, k: _Kernels) -> np.ndarray:
         for j in range(1, L):
             acc += p[lo + offs[j] : hi + offs[j], j : T - L + 1 + j]
         out.append(float(acc.max()) / L)
-    out.append(ndimage.uniform_filter1d(p, min(k.tone, T), axis=1, mode="nearest").max())
-    lin = np.exp(p * np.float32(np.log(10) / 10))
-    for rows_, cols_ in k.bands:
-        band = ndimage.uniform_filter(lin, (min(rows_, R), min(cols_, T)), mode="nearest")
-        out.append(10.0 * np.log10(band.max()))
+    out.append(float(ndimage.uniform_filter1d(p, min(k.tone, T), axis=1, mode="nearest").max()))
     return np.asarray(out)
+
+
+CALIBRATION_SECONDS = 150
+"""Pure noise the detectors are calibrated on: 30 clips, with the floor made as for a file."""
 
 
 @lru_cache(maxsize=8)
 def _noise_calibration(rs: RenderSettings, rate: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Each detector's mean and spread of its best value on clips of pure noise, to put them on one scale.
 
-    Measured once per process on white noise with a fixed seed: after the floor is subtracted every
-    sea looks white, so this holds for any recording.
+    Measured once per process on white noise with a fixed seed, its floor made by `file_floor` as a
+    file's is: after the floor is subtracted every sea looks white, so this holds for any recording.
     """
     from .render import spectrogram_db
 
     rng = np.random.default_rng(20151)
-    n = int(round((shape[1] - 1) * rs.hop + rs.nfft))
-    dbs = [spectrogram_db(rng.standard_normal(n).astype(np.float32) * 1000, rs, rate) for _ in range(24)]
-    floor = np.median(np.concatenate(dbs, axis=1), axis=1)
+    clip = int(round((shape[1] - 1) * rs.hop + rs.nfft))
+    n_clips = max(8, int(CALIBRATION_SECONDS * rate // clip))
+    x = rng.standard_normal(n_clips * clip).astype(np.float32) * 1000
+    floor = file_floor([(0, x)], rs, rate)
     k = _kernels(rs, rate, shape[1])
     dc = bins(rs, rate)[0] == 0
-    r = np.array([_responses(_excess(d, floor, k.pool, dc), k) for d in dbs])
+    r = np.array([
+        _responses(_over_floor(spectrogram_db(x[i * clip : (i + 1) * clip], rs, rate),
+                               floor.at((i + 0.5) * clip / rate), k, dc), k)
+        for i in range(n_clips)
+    ])
     return r.mean(axis=0), np.maximum(r.std(axis=0), 1e-3)
 
 
 def call_score(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: int) -> float:
-    """The clip's call score: how far its best contour stands above what pure noise gives, in noise spreads.
+    """The clip's call score: how far its best detector stands above what pure noise gives, in noise spreads.
 
     `db` is the clip's spectrogram as `render.spectrogram_db` makes it; `floor` is `Floor.at(clip middle)`.
     Around 0 for sea noise, steady tones, slow floor changes and clicks; large for calls.
@@ -240,7 +279,7 @@ def call_score(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: int)
         raise ValueError(f"spectrogram has {db.shape[0]} rows but the floor {floor.shape[0]}: other render settings?")
     mu, sd = _noise_calibration(rs, rate, db.shape)
     k = _kernels(rs, rate, db.shape[1])
-    r = _responses(_excess(db, floor, k.pool, bins(rs, rate)[0] == 0), k)
+    r = _responses(_over_floor(db, floor, k, bins(rs, rate)[0] == 0), k)
     return round(float(((r - mu) / sd).max()), 3)
 
 
