@@ -9,6 +9,12 @@ and distractors at their own levels: ship tones lasting minutes, 60 Hz hum for a
 broadband clicks, slow rises of the floor. Everything is made in memory, file by file, as the
 pipeline sees it: a per-file floor, then a spectrogram and a score per 5 s window.
 
+A call's SNR is measured (`events.add`) against the floor as it is where the call lies: the sea with its
+lasting tones (ship lines, hum), as a person reading the spectrogram, and the score, see it. The first
+version set calls over the sea alone and added the tones afterwards, so a "6 dB" minke train under the
+60 Hz hum's harmonics lay several dB below the lines in its band; `--snr-over sea` keeps that for
+comparison. The control run holds the very same call samples.
+
 Figures, per SNR, with K = the number of call windows (windows holding >= 0.5 s of a call):
 - recall_at_k: share of call windows among the K best-scoring windows;
 - precision_at_k: share of those K picks that hold any part of a call;

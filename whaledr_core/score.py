@@ -6,41 +6,47 @@ seconds), humpback song units (100-4,000 Hz sweeps, 0.3-4 s), minke pulse trains
 pulses in one band). What a hydrophone hears besides them, and what a loudness score would pick
 instead, is (a) the floor itself, red and changing with sea state and passing ships, (b) tonal lines
 that last minutes or hours (ships, 60 Hz mains hum), and (c) broadband clicks. So the score is built
-from four subtractions and a persistence test, all on the dB spectrogram the clip already has:
+from a floor, a broadband correction and a bank of calibrated detectors, on the dB spectrogram the clip
+already has:
 
-1. The file's floor. For each frequency row, the higher of two medians of dB over the file's frames:
-   the minute before the clip and the minute after (running medians over a sparse set of frames,
-   computed once per file by `file_floor`). Subtracting it in dB makes the score blind to the
-   recording's gain (a gain is a constant in dB), whitens the red sea, and removes everything that
-   fills more than half of either minute: ship lines and hum (from the moment a line starts, the
-   minute after holds it; until it ends, the minute before does), and slow changes of the floor.
-   Calls last seconds, so neither median sees them (a fin whale series at one pulse every 12 s
-   fills 8 % of the time; a 10 s blue whale call 17 %).
-2. Clipping to [-6, 20] dB and averaging over ~64 ms (4 frames at nfft 4096, 75 % overlap): single
+1. The file's floor. For each frequency row, the highest of three estimates from a sparse set of the
+   file's frames (computed once per file by `file_floor`, every 10 s): the median of dB over the minute
+   before the clip, the median over the minute after, and the 30th percentile over the 40 s around it
+   plus 2.9 dB (where that percentile lies under the median on noise). Subtracting it in dB makes the
+   score blind to the recording's gain (a gain is a constant in dB), whitens the red sea, and removes what
+   lasts: ship lines and hum (from the moment a line starts the minute after holds it, until it ends the
+   minute before does, and a line steady through the 40 s around a clip, a ship at its closest approach,
+   is held by the percentile), and slow changes of the floor. Calls last seconds, so none of them sees
+   one: a fin whale series at one pulse every 12 s fills 8 % of the time, a 10 s blue whale call 25 % of
+   the 40 s (under their 30 %), so a blue whale call that fills a whole window keeps it.
+2. Broadband frames. The median over frequency of each frame's excess, smoothed by a running median over
+   0.5 s, is taken off when positive (the floor rising within the clip lifts every row at once; a call
+   occupies a few rows and leaves that median alone). A frame 3 dB above that running median is a click
+   and is set to the floor, with two frames either side.
+3. Clipping to [-6, 20] dB and averaging over ~64 ms (4 frames at nfft 4096, 75 % overlap): single
    noisy cells, deep fades and one very loud cell cannot dominate.
-3. Broadband frames. The median over frequency of each pooled frame's excess is taken off it, so a
-   click (or anything that lifts every frequency at once) cancels itself, while a call, which
-   occupies a few rows, leaves that median untouched.
-4. Steady rows. Each row's level through 80 % of the clip is taken off when positive: a line that
-   holds through the whole clip (a ship's line at its closest approach, which the minutes around it
-   do not hold) is a lasting tone. A call longer than the clip (a long blue whale call) loses the
-   window it fills, and keeps the windows where it starts and ends.
-5. Persistence. The best of: the mean along straight contours of 0.25 s at six slopes
-   (+-250, +-500, +-1,000 Hz/s), a steady frequency over 0.5 s, and the power in a 200 Hz x 1 s and
-   a 600 Hz x 0.5 s box (pulse trains, fast or curved sweeps). Each is put in units of its own spread
-   on pure noise (measured once per process on white noise: after the floor is taken off, every sea
-   is white), so the score reads "noise spreads above what noise gives": about 0-5 for noise,
-   tones and clicks, 10-40 for clear calls. A quarter second of a steady frequency alone does not
-   count: two ships' lines beating in one frequency bin make exactly that.
+4. Detectors, each the best value over the clip of a mean of that excess:
+   - below 520 Hz (fin, blue, minke), boxes of a call's extent: 45 Hz (3 bins) x 0.5, 1 and 2 s (a fin
+     whale pulse, a blue whale tone or the 0.5 s of one that a window's edge leaves), 200 Hz x 1 and 2 s
+     (a minke pulse train with its gaps, a fast low sweep). On white noise a box is the best detector of
+     a call of known extent; a summed-area table makes all five cost one pass;
+   - over the whole band (humpback), straight contours of 0.25 s at six slopes (+-250, +-500,
+     +-1,000 Hz/s) and a steady frequency over 0.5 s (a quarter second of one is what two ships' lines
+     beating in one bin also make).
+   Each is put in units of its own spread on pure noise (measured once per process on white noise with
+   the floor made as for a file: after the floor is taken off, every sea is white), and the score is the
+   best of them: "noise spreads above what noise gives", about 0-6 for noise, tones and clicks, 6-80 for
+   calls 6 dB over the floor.
 
-Known weak spots (see bench/detect.py): short fast humpback sweeps and minke pulses of ~0.1 s are
-diluted by the 64 ms pooling; the floor is per file, so a line that starts or ends within a minute of
-a file's edge is seen from one side only.
+Known weak spots (see bench/detect.py): a call under a slow rise of the whole floor is seen against the
+floor of the louder minute around it and can be lost; a minke train whose band is full of ship lines
+scores as noise does; the floor is per file, so a line that starts or ends within a minute of a file's
+edge is seen from one side only.
 
-Cost: a subtraction, two medians over part of the rows, a clip, slice additions and two box filters
-on the ~300 x 257 cells of a 5 s clip (nfft 4096, 75 % overlap): ~0.5 ms on an idle core
-(bench/detect.py measures it). The per-file floor costs a sparse set of FFTs (two frames per second)
-and two medians per 10 s block.
+Cost: a subtraction, a per-frame median over a quarter of the rows, a clip, a 4-frame pooling, a
+summed-area table over the low rows and slice additions for the contours, on the ~300 x 257 cells of a
+5 s clip (nfft 4096, 75 % overlap): ~0.5 ms on an idle core (bench/detect.py measures it). The per-file
+floor costs a sparse set of FFTs (two frames per second) and two medians and a percentile per 10 s block.
 
 `floor_levels` reuses the same floor for the optional "floor" contrast of the images: subtracting it
 before the colour map, as PAMGuard's spectrogram noise reduction does, shows calls against an even
@@ -75,8 +81,6 @@ LOCAL_OFFSET_DB = float(10 * np.log10(np.log(2) / np.log(1 / 0.7)))
 the local term is the median for noise and lies above a steady line."""
 CLIP_LOW, CLIP_HIGH = -6.0, 20.0
 BROADBAND_ROW_STEP = 4
-STEADY_SHARE = 0.2
-"""A row is steady at the level it holds or exceeds through 80 % of the clip."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,9 @@ LOW_HZ = 520.0
 LOW_BOXES = ((45.0, 0.5), (45.0, 1.0), (45.0, 2.0), (200.0, 1.0), (200.0, 2.0))
 """(Hz, s) boxes of power over the floor in the low band: fin pulses and blue tones (3 bins, 0.5-2 s; a call
 cut by the window's edge keeps 0.5 s), pulse trains with their gaps (minke) and fast low sweeps (200 Hz)."""
-BOX_HIGH = 12.0
+TRAIN_HZ, TRAIN_SECONDS = 200.0, (1.0, 2.0)
+TRAIN_DB = 1.5
+"""A 200 Hz band's mean over 64 ms lies at -1.5 +- 1.2 dB about the floor on noise; a pulse lifts it well over."""
 BROADBAND_SECONDS = 0.5
 CLICK_DB = 3.0
 """A frame whose median over frequency stands this far above its neighbours' is a click: every frequency
@@ -173,6 +179,8 @@ class _Kernels:
     tone: int
     low_rows: int
     boxes: tuple[tuple[int, int], ...]
+    train_rows: int
+    trains: tuple[int, ...]
     broadband: int
 
 
@@ -189,7 +197,9 @@ def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
         pool, offsets,
         contour=contour, tone=max(1, int(round(TONE_SECONDS / dt))),
         low_rows=max(1, int(round((LOW_HZ - rs.fmin) / df))),
-        boxes=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / hop)))) for hz, sec in LOW_BOXES),
+        boxes=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / dt)))) for hz, sec in LOW_BOXES),
+        train_rows=max(1, int(round(TRAIN_HZ / df))),
+        trains=tuple(max(1, int(round(sec / dt))) for sec in TRAIN_SECONDS),
         broadband=max(3, int(round(BROADBAND_SECONDS / hop)) | 1),
     )
 
@@ -207,26 +217,37 @@ def _over_floor(db: np.ndarray, floor: np.ndarray, k: _Kernels, dc: bool) -> np.
     click = med - slow > CLICK_DB
     if click.any():
         z[:, ndimage.binary_dilation(click, iterations=2)] = 0.0
-    np.minimum(z, CLIP_HIGH, out=z)
     return z
 
 
 def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
-    """Each detector's best value on the clip: low-band power boxes, sheared contours, a steady tone."""
-    out = []
-    # low band, full resolution, power: the optimal detector of a call of known extent in white noise
-    low = z[-min(k.low_rows, z.shape[0]) :]
-    lin = np.clip(low, CLIP_LOW, BOX_HIGH)
-    cs = np.zeros((lin.shape[0] + 1, lin.shape[1] + 1), dtype=np.float32)
-    cs[1:, 1:] = lin.cumsum(axis=0).cumsum(axis=1)
-    for rows_, cols_ in k.boxes:
-        r, c = min(rows_, lin.shape[0]), min(cols_, lin.shape[1])
-        box = cs[r:, c:] - cs[:-r, c:] - cs[r:, :-c] + cs[:-r, :-c]
-        out.append(float(box.max()) / (r * c))
-    # the whole band, pooled dB: contours of sweeps (humpback) and steady tones
+    """Each detector's best value on the clip: low-band boxes, sheared contours, a steady tone."""
     R = z.shape[0]
     T = z.shape[1] // k.pool
-    p = np.clip(z[:, : T * k.pool], CLIP_LOW, CLIP_HIGH).reshape(R, T, k.pool).mean(axis=2)
+    c = np.clip(z[:, : T * k.pool].T, CLIP_LOW, CLIP_HIGH)  # frames x rows: the pool sums whole rows of memory
+    p = c[:: k.pool].copy()
+    for i in range(1, k.pool):
+        p += c[i :: k.pool]
+    p = np.ascontiguousarray(p.T) * np.float32(1 / k.pool)
+    out = []
+    # the low band: mean dB over the floor in boxes of a call's extent (fin, blue, minke), by a summed-area table
+    low = p[-min(k.low_rows, R) :]
+    cs = np.zeros((low.shape[0] + 1, T + 1), dtype=np.float32)
+    cs[1:, 1:] = low.cumsum(axis=0).cumsum(axis=1)
+    for rows_, cols_ in k.boxes:
+        r, c = min(rows_, low.shape[0]), min(cols_, T)
+        box = cs[r:, c:] - cs[:-r, c:] - cs[r:, :-c] + cs[:-r, :-c]
+        out.append(float(box.max()) / (r * c))
+    # pulse trains (minke): a 200 Hz band's mean, counted only where it rises above what noise reaches, summed
+    # over 1 and 2 s: short pulses with gaps between them add up, instead of being diluted by the gaps
+    r = min(k.train_rows, low.shape[0])
+    band = np.maximum((cs[r:, 1:] - cs[r:, :-1] - cs[:-r, 1:] + cs[:-r, :-1]) * np.float32(1 / r) - TRAIN_DB, 0.0)
+    run = np.zeros((band.shape[0], T + 1), dtype=np.float32)
+    np.cumsum(band, axis=1, out=run[:, 1:])
+    for cols_ in k.trains:
+        c = min(cols_, T)
+        out.append(float((run[:, c:] - run[:, :-c]).max()) / c)
+    # the whole band: contours of sweeps (humpback) and steady tones
     L = min(k.contour, T)
     for offs in k.offsets:
         lo, hi = max(0, -min(offs)), R - max(0, max(offs))
@@ -237,7 +258,10 @@ def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
         for j in range(1, L):
             acc += p[lo + offs[j] : hi + offs[j], j : T - L + 1 + j]
         out.append(float(acc.max()) / L)
-    out.append(float(ndimage.uniform_filter1d(p, min(k.tone, T), axis=1, mode="nearest").max()))
+    n = min(k.tone, T)
+    run = np.zeros((R, T + 1), dtype=np.float32)
+    np.cumsum(p, axis=1, out=run[:, 1:])
+    out.append(float((run[:, n:] - run[:, :-n]).max()) / n)
     return np.asarray(out)
 
 
