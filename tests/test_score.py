@@ -60,6 +60,18 @@ def test_the_score_does_not_change_with_the_recordings_gain():
     np.testing.assert_allclose(a, b, atol=0.05)
 
 
+def test_a_call_that_fills_a_whole_window_and_a_pulse_train_score():
+    # a 10 s blue whale call covers window 8 (40-45 s) from end to end: a rule that takes off what holds
+    # through the clip would call it a ship's line; a minke train of 0.12 s pulses is diluted by any long pooling
+    blue = ev.Event("blue", 38.5, 10.0, 8.0)
+    minke = ev.Event("minke", 90.7, 3.5, 10.0, seed=2)
+    s = scores(stretch([blue, minke]))
+    calls = {7, 8, 9, 18}
+    noise = [v for k, v in enumerate(s) if k not in calls]
+    assert s[8] > max(noise) and s[18] > max(noise)
+    assert min(s[8], s[18]) > 5
+
+
 @pytest.mark.parametrize("distractor", [
     ev.Event("hum", 0.0, SECONDS, 15.0),
     ev.Event("ship", -540.0, 1200.0, 20.0, seed=5),  # a 20-minute passage, closest in these two minutes

@@ -6,41 +6,50 @@ seconds), humpback song units (100-4,000 Hz sweeps, 0.3-4 s), minke pulse trains
 pulses in one band). What a hydrophone hears besides them, and what a loudness score would pick
 instead, is (a) the floor itself, red and changing with sea state and passing ships, (b) tonal lines
 that last minutes or hours (ships, 60 Hz mains hum), and (c) broadband clicks. So the score is built
-from four subtractions and a persistence test, all on the dB spectrogram the clip already has:
+from a floor, a broadband correction and a bank of calibrated detectors, on the dB spectrogram the clip
+already has:
 
-1. The file's floor. For each frequency row, the higher of two medians of dB over the file's frames:
-   the minute before the clip and the minute after (running medians over a sparse set of frames,
-   computed once per file by `file_floor`). Subtracting it in dB makes the score blind to the
-   recording's gain (a gain is a constant in dB), whitens the red sea, and removes everything that
-   fills more than half of either minute: ship lines and hum (from the moment a line starts, the
-   minute after holds it; until it ends, the minute before does), and slow changes of the floor.
-   Calls last seconds, so neither median sees them (a fin whale series at one pulse every 12 s
-   fills 8 % of the time; a 10 s blue whale call 17 %).
-2. Clipping to [-6, 20] dB and averaging over ~64 ms (4 frames at nfft 4096, 75 % overlap): single
+1. The file's floor. For each frequency row, the highest of three estimates from a sparse set of the
+   file's frames (computed once per file by `file_floor`, every 10 s): the median of dB over the minute
+   before the clip, the median over the minute after, and the 30th percentile over the 40 s around it
+   plus 2.9 dB (where that percentile lies under the median on noise). Subtracting it in dB makes the
+   score blind to the recording's gain (a gain is a constant in dB), whitens the red sea, and removes what
+   lasts: ship lines and hum (from the moment a line starts the minute after holds it, until it ends the
+   minute before does, and a line steady through the 40 s around a clip, a ship at its closest approach,
+   is held by the percentile), and slow changes of the floor. Calls last seconds, so none of them sees
+   one: a fin whale series at one pulse every 12 s fills 8 % of the time, a 10 s blue whale call 25 % of
+   the 40 s (under their 30 %), so a blue whale call that fills a whole window keeps it.
+2. Broadband frames. The median over frequency of each frame's excess, smoothed by a running median over
+   0.5 s, is taken off when positive (the floor rising within the clip lifts every row at once; a call
+   occupies a few rows and leaves that median alone). A frame 3 dB above that running median is a click
+   and is set to the floor, with two frames either side.
+3. Clipping to [-6, 20] dB and averaging over ~64 ms (4 frames at nfft 4096, 75 % overlap): single
    noisy cells, deep fades and one very loud cell cannot dominate.
-3. Broadband frames. The median over frequency of each pooled frame's excess is taken off it, so a
-   click (or anything that lifts every frequency at once) cancels itself, while a call, which
-   occupies a few rows, leaves that median untouched.
-4. Steady rows. Each row's level through 80 % of the clip is taken off when positive: a line that
-   holds through the whole clip (a ship's line at its closest approach, which the minutes around it
-   do not hold) is a lasting tone. A call longer than the clip (a long blue whale call) loses the
-   window it fills, and keeps the windows where it starts and ends.
-5. Persistence. The best of: the mean along straight contours of 0.25 s at six slopes
-   (+-250, +-500, +-1,000 Hz/s), a steady frequency over 0.5 s, and the power in a 200 Hz x 1 s and
-   a 600 Hz x 0.5 s box (pulse trains, fast or curved sweeps). Each is put in units of its own spread
-   on pure noise (measured once per process on white noise: after the floor is taken off, every sea
-   is white), so the score reads "noise spreads above what noise gives": about 0-5 for noise,
-   tones and clicks, 10-40 for clear calls. A quarter second of a steady frequency alone does not
-   count: two ships' lines beating in one frequency bin make exactly that.
+4. Detectors, each the best value over the clip of a mean of that excess:
+   - below 520 Hz (fin, blue, minke), boxes of a call's extent: 45 Hz (3 bins) x 0.5, 1 and 2 s (a fin
+     whale pulse, a blue whale tone or the 0.5 s of one that a window's edge leaves), 200 Hz x 1 and 2 s
+     (a minke pulse train with its gaps, a fast low sweep). On white noise a box is the best detector of
+     a call of known extent; a summed-area table makes all five cost one pass;
+   - below 520 Hz, pulse trains: a 200 Hz band's mean positive excess per 64 ms, counted only above
+     2 dB (which noise seldom reaches and a pulse does), summed over 1 and 2 s, so short pulses add up
+     instead of being diluted by their gaps, and rows a line holds (below 0 dB) do not pull the band down;
+   - over the whole band (humpback), straight contours of 0.25 s at six slopes (+-250, +-500,
+     +-1,000 Hz/s) and a steady frequency over 0.5 s (a quarter second of one is what two ships' lines
+     beating in one bin also make).
+   Each is put in units of its own spread on pure noise (measured once per process on white noise with
+   the floor made as for a file: after the floor is taken off, every sea is white), and the score is the
+   best of them: "noise spreads above what noise gives", about 0-6 for noise, tones and clicks, 6-80 for
+   calls 6 dB over the floor.
 
-Known weak spots (see bench/detect.py): short fast humpback sweeps and minke pulses of ~0.1 s are
-diluted by the 64 ms pooling; the floor is per file, so a line that starts or ends within a minute of
-a file's edge is seen from one side only.
+Known weak spots (see bench/detect.py): a call under a slow rise of the whole floor is seen against the
+floor of the louder minute around it and can be lost; a minke train whose band is full of ship lines,
+or that is measured against the sea alone while lines lie over it, scores as noise does; the floor is
+per file, so a line that starts or ends within a minute of a file's edge is seen from one side only.
 
-Cost: a subtraction, two medians over part of the rows, a clip, slice additions and two box filters
-on the ~300 x 257 cells of a 5 s clip (nfft 4096, 75 % overlap): ~0.5 ms on an idle core
-(bench/detect.py measures it). The per-file floor costs a sparse set of FFTs (two frames per second)
-and two medians per 10 s block.
+Cost: a subtraction, a per-frame median over a quarter of the rows, a clip, a 4-frame pooling, a
+summed-area table over the low rows and slice additions for the contours, on the ~300 x 257 cells of a
+5 s clip (nfft 4096, 75 % overlap): ~0.5 ms on an idle core (bench/detect.py measures it). The per-file
+floor costs a sparse set of FFTs (two frames per second) and two medians and a percentile per 10 s block.
 
 `floor_levels` reuses the same floor for the optional "floor" contrast of the images: subtracting it
 before the colour map, as PAMGuard's spectrogram noise reduction does, shows calls against an even
@@ -66,10 +75,15 @@ SIDE_SECONDS = 60.0
 STEP_SECONDS = 10.0
 """The floor is computed every this many seconds; a clip takes the nearest."""
 MIN_FRAMES = 24
+LOCAL_SECONDS = 20.0
+"""Half-width of the local look at the floor: a line that holds +-20 s around a clip is steady (a ship at its
+closest approach), a call (a blue whale's ~10 s, a fin whale's 1 s) fills less than a third of it."""
+LOCAL_QUANTILE = 30.0
+LOCAL_OFFSET_DB = float(10 * np.log10(np.log(2) / np.log(1 / 0.7)))
+"""The 30th percentile of a noise row lies this far (2.9 dB) below its median (power is exponential); added back,
+the local term is the median for noise and lies above a steady line."""
 CLIP_LOW, CLIP_HIGH = -6.0, 20.0
 BROADBAND_ROW_STEP = 4
-STEADY_SHARE = 0.2
-"""A row is steady at the level it holds or exceeds through 80 % of the clip."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,11 @@ def file_floor(segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, r
         # moment it starts (the minute after holds it) until it ends (the minute before holds it)
         before, mid, after = np.searchsorted(t, [c - SIDE_SECONDS, c, c + SIDE_SECONDS])
         sides = [np.median(d[a:b], axis=0) for a, b in ((before, mid), (mid, after)) if b - a >= MIN_FRAMES]
+        # and a line steady through the +-20 s around (a ship's closest approach, which the minutes on
+        # either side hold weaker) is floor too; a call fills too little of those 40 s to move their 30th percentile
+        a, b = np.searchsorted(t, [c - LOCAL_SECONDS, c + LOCAL_SECONDS])
+        if b - a >= MIN_FRAMES:
+            sides.append(np.percentile(d[a:b], LOCAL_QUANTILE, axis=0) + LOCAL_OFFSET_DB)
         rows[i] = np.max(sides, axis=0) if sides else np.median(d, axis=0)  # a short file: its every frame
     return Floor(centres, rows)
 
@@ -140,8 +159,18 @@ frequency counts only over TONE_SECONDS, since a quarter second of one is what t
 in one bin also make."""
 CONTOUR_SECONDS = 0.25
 TONE_SECONDS = 0.5
-BANDS = ((200.0, 1.0), (600.0, 0.5))
-"""Power over a band for a while, (Hz, s): pulse trains (minke) with their gaps, fast or curved sweeps (humpback)."""
+LOW_HZ = 520.0
+"""The low band, where fin, blue and minke whales call, is searched at full resolution for power."""
+LOW_BOXES = ((45.0, 0.5), (45.0, 1.0), (45.0, 2.0), (200.0, 1.0), (200.0, 2.0))
+"""(Hz, s) boxes of power over the floor in the low band: fin pulses and blue tones (3 bins, 0.5-2 s; a call
+cut by the window's edge keeps 0.5 s), pulse trains with their gaps (minke) and fast low sweeps (200 Hz)."""
+TRAIN_HZ, TRAIN_SECONDS = 200.0, (1.0, 2.0)
+TRAIN_DB = 2.0
+"""A 200 Hz band's mean of the positive excess over 64 ms counts above this: noise seldom reaches it, a pulse does."""
+BROADBAND_SECONDS = 0.5
+CLICK_DB = 3.0
+"""A frame whose median over frequency stands this far above its neighbours' is a click: every frequency
+lifted at once. A call occupies a few rows and leaves that median alone."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +180,11 @@ class _Kernels:
     """Per slope, the row offset of each of a contour's pooled columns from its first."""
     contour: int
     tone: int
-    bands: tuple[tuple[int, int], ...]
+    low_rows: int
+    boxes: tuple[tuple[int, int], ...]
+    train_rows: int
+    trains: tuple[int, ...]
+    broadband: int
 
 
 @lru_cache(maxsize=8)
@@ -166,35 +199,62 @@ def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
     return _Kernels(
         pool, offsets,
         contour=contour, tone=max(1, int(round(TONE_SECONDS / dt))),
-        bands=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / dt)))) for hz, sec in BANDS),
+        low_rows=max(1, int(round((LOW_HZ - rs.fmin) / df))),
+        boxes=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / dt)))) for hz, sec in LOW_BOXES),
+        train_rows=max(1, int(round(TRAIN_HZ / df))),
+        trains=tuple(max(1, int(round(sec / dt))) for sec in TRAIN_SECONDS),
+        broadband=max(3, int(round(BROADBAND_SECONDS / hop)) | 1),
     )
 
 
-def _excess(db: np.ndarray, floor: np.ndarray, pool: int, dc: bool = False) -> np.ndarray:
-    """dB over the floor, clipped, averaged over `pool` frames, less each pooled frame's broadband part."""
-    R = db.shape[0]
-    T = db.shape[1] // pool
-    z = db[:, : T * pool] - floor[:, None]
-    np.clip(z, CLIP_LOW, CLIP_HIGH, out=z)
-    p = z.reshape(R, T, pool).mean(axis=2)
-    p -= np.median(p[::BROADBAND_ROW_STEP], axis=0)
+def _over_floor(db: np.ndarray, floor: np.ndarray, k: _Kernels, dc: bool) -> np.ndarray:
+    """dB over the floor, less what lifts every frequency at once (a click, a floor rising within the clip)."""
+    z = db - floor[:, None]
     if dc:  # 0 Hz holds the clip's offset, not sound
-        p[-1] = 0.0
-    # a line that holds through the whole clip (a ship's line near its closest approach, which the
-    # minutes around it do not hold) is a lasting tone, not a call: each row's level through most
-    # of the clip is taken off
-    q = int(T * STEADY_SHARE)
-    p -= np.maximum(np.partition(p, q, axis=1)[:, q], 0.0)[:, None]
-    return p
+        z[-1] = 0.0
+    sub = np.ascontiguousarray(z[::BROADBAND_ROW_STEP].T)  # frames x rows: each frame's rows side by side
+    half = sub.shape[1] // 2
+    med = np.partition(sub, half, axis=1)[:, half]
+    slow = ndimage.median_filter(med, size=min(k.broadband, len(med)), mode="nearest")
+    z -= np.maximum(slow, 0.0)  # a floor that falls within the clip leaves the rows its lines hold at 0 dB
+    click = med - slow > CLICK_DB
+    if click.any():
+        z[:, ndimage.binary_dilation(click, iterations=2)] = 0.0
+    return z
 
 
-def _responses(p: np.ndarray, k: _Kernels) -> np.ndarray:
-    """Each detector's best value on the clip: sheared contours, a steady tone, band power."""
-    R, T = p.shape
-    L = min(k.contour, T)
+def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
+    """Each detector's best value on the clip: low-band boxes, sheared contours, a steady tone."""
+    R = z.shape[0]
+    T = z.shape[1] // k.pool
+    c = np.clip(z[:, : T * k.pool].T, CLIP_LOW, CLIP_HIGH)  # frames x rows: the pool sums whole rows of memory
+    p = c[:: k.pool].copy()
+    for i in range(1, k.pool):
+        p += c[i :: k.pool]
+    p = np.ascontiguousarray(p.T) * np.float32(1 / k.pool)
     out = []
+    # the low band: mean dB over the floor in boxes of a call's extent (fin, blue, minke), by a summed-area table
+    low = p[-min(k.low_rows, R) :]
+    cs = np.zeros((low.shape[0] + 1, T + 1), dtype=np.float32)
+    cs[1:, 1:] = low.cumsum(axis=0).cumsum(axis=1)
+    for rows_, cols_ in k.boxes:
+        r, c = min(rows_, low.shape[0]), min(cols_, T)
+        box = cs[r:, c:] - cs[:-r, c:] - cs[r:, :-c] + cs[:-r, :-c]
+        out.append(float(box.max()) / (r * c))
+    # pulse trains (minke): a 200 Hz band's mean, counted only where it rises above what noise reaches, summed
+    # over 1 and 2 s: short pulses with gaps between them add up, instead of being diluted by the gaps
+    r = min(k.train_rows, low.shape[0])
+    rows_cs = np.zeros((low.shape[0] + 1, T), dtype=np.float32)
+    np.cumsum(np.maximum(low, 0.0), axis=0, out=rows_cs[1:])  # rows a line holds (below 0 dB) do not pull down
+    band = np.maximum((rows_cs[r:] - rows_cs[:-r]) * np.float32(1 / r) - TRAIN_DB, 0.0)
+    run = np.zeros((band.shape[0], T + 1), dtype=np.float32)
+    np.cumsum(band, axis=1, out=run[:, 1:])
+    for cols_ in k.trains:
+        c = min(cols_, T)
+        out.append(float((run[:, c:] - run[:, :-c]).max()) / c)
+    # the whole band: contours of sweeps (humpback) and steady tones
+    L = min(k.contour, T)
     for offs in k.offsets:
-        # the mean along every straight contour of this slope: L shifted slices added up
         lo, hi = max(0, -min(offs)), R - max(0, max(offs))
         if hi <= lo:
             out.append(0.0)
@@ -203,35 +263,43 @@ def _responses(p: np.ndarray, k: _Kernels) -> np.ndarray:
         for j in range(1, L):
             acc += p[lo + offs[j] : hi + offs[j], j : T - L + 1 + j]
         out.append(float(acc.max()) / L)
-    out.append(ndimage.uniform_filter1d(p, min(k.tone, T), axis=1, mode="nearest").max())
-    lin = np.exp(p * np.float32(np.log(10) / 10))
-    for rows_, cols_ in k.bands:
-        band = ndimage.uniform_filter(lin, (min(rows_, R), min(cols_, T)), mode="nearest")
-        out.append(10.0 * np.log10(band.max()))
+    n = min(k.tone, T)
+    run = np.zeros((R, T + 1), dtype=np.float32)
+    np.cumsum(p, axis=1, out=run[:, 1:])
+    out.append(float((run[:, n:] - run[:, :-n]).max()) / n)
     return np.asarray(out)
+
+
+CALIBRATION_SECONDS = 150
+"""Pure noise the detectors are calibrated on: 30 clips, with the floor made as for a file."""
 
 
 @lru_cache(maxsize=8)
 def _noise_calibration(rs: RenderSettings, rate: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Each detector's mean and spread of its best value on clips of pure noise, to put them on one scale.
 
-    Measured once per process on white noise with a fixed seed: after the floor is subtracted every
-    sea looks white, so this holds for any recording.
+    Measured once per process on white noise with a fixed seed, its floor made by `file_floor` as a
+    file's is: after the floor is subtracted every sea looks white, so this holds for any recording.
     """
     from .render import spectrogram_db
 
     rng = np.random.default_rng(20151)
-    n = int(round((shape[1] - 1) * rs.hop + rs.nfft))
-    dbs = [spectrogram_db(rng.standard_normal(n).astype(np.float32) * 1000, rs, rate) for _ in range(24)]
-    floor = np.median(np.concatenate(dbs, axis=1), axis=1)
+    clip = int(round((shape[1] - 1) * rs.hop + rs.nfft))
+    n_clips = max(8, int(CALIBRATION_SECONDS * rate // clip))
+    x = rng.standard_normal(n_clips * clip).astype(np.float32) * 1000
+    floor = file_floor([(0, x)], rs, rate)
     k = _kernels(rs, rate, shape[1])
     dc = bins(rs, rate)[0] == 0
-    r = np.array([_responses(_excess(d, floor, k.pool, dc), k) for d in dbs])
+    r = np.array([
+        _responses(_over_floor(spectrogram_db(x[i * clip : (i + 1) * clip], rs, rate),
+                               floor.at((i + 0.5) * clip / rate), k, dc), k)
+        for i in range(n_clips)
+    ])
     return r.mean(axis=0), np.maximum(r.std(axis=0), 1e-3)
 
 
 def call_score(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: int) -> float:
-    """The clip's call score: how far its best contour stands above what pure noise gives, in noise spreads.
+    """The clip's call score: how far its best detector stands above what pure noise gives, in noise spreads.
 
     `db` is the clip's spectrogram as `render.spectrogram_db` makes it; `floor` is `Floor.at(clip middle)`.
     Around 0 for sea noise, steady tones, slow floor changes and clicks; large for calls.
@@ -240,7 +308,7 @@ def call_score(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: int)
         raise ValueError(f"spectrogram has {db.shape[0]} rows but the floor {floor.shape[0]}: other render settings?")
     mu, sd = _noise_calibration(rs, rate, db.shape)
     k = _kernels(rs, rate, db.shape[1])
-    r = _responses(_excess(db, floor, k.pool, bins(rs, rate)[0] == 0), k)
+    r = _responses(_over_floor(db, floor, k, bins(rs, rate)[0] == 0), k)
     return round(float(((r - mu) / sd).max()), 3)
 
 
