@@ -36,8 +36,8 @@ def mirror(tmp_path_factory) -> Path:
 
 
 FOUND = ("fin", "blue", "humpback")
-"""The kinds the score is documented to find from 10 dB (docs/which-clips.md: minke pulse trains are
-mostly missed, a known limit of the score, not of the wiring tested here)."""
+"""The kinds the score finds most reliably (README, "Which clips reach volunteers": minke pulse trains
+need 8-10 dB on a clean sea, a known limit of the score, not of the wiring tested here)."""
 
 
 def call_windows(mirror: Path) -> tuple[set[int], set[int], set[int]]:
