@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION
+
 from . import options as o
 from .local import ProgressBar, checked_source, hydrophone_nodes, open_blocks, quiet
 
@@ -31,7 +33,8 @@ def backfill(
     publish: o.Publish = o.DEFAULT_PUBLISH,
     store: o.Store = o.DEFAULT_STORE,
     dask_address: o.DaskAddress = None,
-    max_days: Annotated[int, typer.Option(help="Longer ranges need --yes. [default: 31]")] = 0,
+    max_days: Annotated[int, typer.Option(
+        help=f"Longer ranges need --yes. [default: {MAX_DAYS_WITHOUT_CONFIRMATION}]")] = 0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm a range longer than --max-days.")] = False,
     verbose: o.Verbose = False,
 ) -> None:
