@@ -55,7 +55,7 @@ def log_rows(col: np.ndarray, fmin: float, fmax: float, rows: int, lowest: float
 
 @lru_cache(maxsize=1)
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    return ImageFont.load_default()
+    return ImageFont.load_default(size=11)  # a TrueType face: the bitmap one draws "06h" like "08h"
 
 
 def overview_png(
