@@ -9,14 +9,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from whaledr_core import appmanifest, appsync, clips, daymanifest, fetch, listing
+from whaledr_core import appmanifest, appsync, daymanifest, fetch
 from whaledr_core.catalog import Hydrophone, get_hydrophone
 from whaledr_core.clips import ClipSettings, DayPlan, FileUnit, Skip
+from whaledr_core.dayplan import listed_plan
 from whaledr_core.fileclips import FileResult, FileStatus, failed, process_file
 from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
 from whaledr_core.render import RenderSettings
-from whaledr_core.rerun import day_before_needed
 from whaledr_core.sinks import S3Sink
 
 from .app import app_database
@@ -44,15 +44,9 @@ def _unless(*errors: type[Exception]):
 def list_day(source: str, hydrophone: str, day: dt.date, clip_settings: ClipSettings) -> tuple[str | None, DayPlan]:
     """The day's files and who owns which window; the day before is asked only when it may spill over."""
     h = get_hydrophone(hydrophone)
-    folder, files = listing.list_day(source, h, day)
-    previous = None
-    if day_before_needed(files, day, clip_settings):
-        before = listing.list_day(source, h, day - dt.timedelta(days=1))[1]
-        previous = before[-1] if before else None
-    plan = clips.plan_day(day, files, clip_settings, previous)
-    get_run_logger().info(
-        "%s %s: %d files, %d units of work; %s", h.node, day, len(files), len(plan.units), where(source, h, day, folder)
-    )
+    folder, plan = listed_plan(source, h, day, clip_settings)
+    get_run_logger().info("%s %s: %d files, %d units of work; %s", h.node, day, len(plan.files), len(plan.units),
+                          where(source, h, day, folder))
     return folder, plan
 
 

@@ -12,11 +12,12 @@ import numpy as np
 from whaledr_core import daymanifest, listing
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import ClipSettings, plan_day
+from whaledr_core.dayplan import day_before_needed
 from whaledr_core.fetch import cache_path
 from whaledr_core.fileclips import process_file
 from whaledr_core.naming import clip_key, day_manifest_key, day_prefix
 from whaledr_core.render import RenderSettings
-from whaledr_core.rerun import day_before_needed, downloads_to_drop, plan_rerun
+from whaledr_core.rerun import downloads_to_drop, plan_rerun
 from whaledr_core.sinks import LocalSink
 
 from conftest import DAY, RATE, mseed_name, write_mseed

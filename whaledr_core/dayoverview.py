@@ -15,13 +15,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import clips, daymanifest, listing
+from . import daymanifest
 from .catalog import get_hydrophone
 from .clips import ClipSettings, FileUnit
+from .dayplan import listed_plan
 from .fetch import FetchError, local_copy
 from .fileclips import FileStatus, process_file
 from .render import RenderSettings
-from .rerun import day_before_needed
 from .sinks import LocalSink
 
 
@@ -42,12 +42,7 @@ def remake(record: dict[str, Any], source: str, cache: Path, workers: int | None
     h = get_hydrophone(record["hydrophone"]["node"])
     day = dt.date.fromisoformat(record["date"])
     clip_settings, render_settings = settings(record)
-    _, files = listing.list_day(source, h, day)
-    previous = None
-    if day_before_needed(files, day, clip_settings):
-        before = listing.list_day(source, h, day - dt.timedelta(days=1))[1]
-        previous = before[-1] if before else None
-    plan = clips.plan_day(day, files, clip_settings, previous)
+    _, plan = listed_plan(source, h, day, clip_settings)
     jobs = [(u, day, h.node, cache, clip_settings, render_settings) for u in plan.units if u.windows]
     columns: dict[int, Any] = {}
     missing: list[str] = []

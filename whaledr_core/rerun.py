@@ -7,16 +7,15 @@ stored, and does only what is missing. These decisions are pure, so they are tes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import daymanifest, publish
-from .clips import ClipSettings, DayPlan, FileUnit, day_index
+from .clips import ClipSettings, DayPlan, FileUnit
 from .fetch import cache_path, is_remote
 from .fileclips import NOT_STORED, FileResult, clip_ids, stored_ids
-from .listing import RawFile
 from .render import RenderSettings, wav_size
 
 
@@ -49,12 +48,6 @@ def plan_rerun(
     reused = daymanifest.reusable(previous, plan, clip_settings, render_settings, stored)
     todo = [u for u in plan.units if u.file.name not in reused]
     return RerunPlan(reused, todo, {u.file.name: ids[u.file.name] & stored for u in todo})
-
-
-def day_before_needed(files: Sequence[RawFile], day: dt.date, clip_settings: ClipSettings) -> bool:
-    """The day before is listed only when its last file may reach past midnight into this day:
-    when this day has no file, or its first file starts later than a clip may miss."""
-    return not files or day_index(files[0].start, day, clip_settings.sample_rate) > clip_settings.tolerance_samples
 
 
 def downloads_to_drop(plan: DayPlan, cache: Path) -> list[Path]:

@@ -11,7 +11,7 @@ import typer
 from whaledr_core.app import LIVE
 
 from . import options as o
-from .local import open_blocks, quiet
+from .local import open_blocks, quiet, where_to
 
 
 def sync(
@@ -26,13 +26,9 @@ def sync(
     """Rebuild the app manifest from every day manifest, keeping older samples, then add missing IDs to
     the app's database."""
     quiet(verbose)
-    from ..params import App, Output
     from ..server import prefect_api
 
-    try:
-        output, app_group = Output(folder=str(out), s3_block=s3_block), App(block=app, firebase_block=firebase_block)
-    except ValueError as e:
-        o.fail(o.one_line(e))
+    output, app_group = where_to(out, s3_block, app, firebase_block)
     with prefect_api():
         from ..sync import sync_flow
 

@@ -13,7 +13,7 @@ import typer
 from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION
 
 from . import options as o
-from .local import ProgressBar, checked_source, hydrophone_nodes, open_blocks, quiet
+from .local import ProgressBar, checked_source, hydrophone_nodes, open_blocks, quiet, where_to
 
 
 def backfill(
@@ -43,7 +43,7 @@ def backfill(
     from whaledr_core import daymanifest
     from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION, DayRangeError, day_range, too_long
 
-    from ..params import App, Output, Selection
+    from ..params import Selection
 
     first, last = o.parse_date(start), o.parse_date(end)
     nodes = hydrophone_nodes(hydrophone)
@@ -65,10 +65,7 @@ def backfill(
     quiet(verbose)
     from ..server import prefect_api
 
-    try:
-        output, app_group = Output(folder=str(out), s3_block=s3_block), App(block=app, firebase_block=firebase_block)
-    except ValueError as e:
-        o.fail(o.one_line(e))
+    output, app_group = where_to(out, s3_block, app, firebase_block)
     with prefect_api():
         from ..backfill import backfill_flow
         from ..progress import listening

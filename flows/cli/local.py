@@ -47,6 +47,16 @@ def checked_source(source: str | None) -> str:
     return source
 
 
+def where_to(out: object, s3_block: str | None, app: str | None, firebase_block: str | None) -> tuple[Output, App]:
+    """The output and app groups from the options every command spells the same; a mistake costs a line."""
+    from ..params import App, Output
+
+    try:
+        return Output(folder=str(out), s3_block=s3_block), App(block=app, firebase_block=firebase_block)
+    except ValueError as e:
+        fail(one_line(e))
+
+
 def open_blocks(output: Output, app: App, rendering: Rendering | None = None) -> Sink:
     """The output's sink, and the app's block loaded once: a misnamed block, or keys the app would not
     find, cost a line (exit 2), not a started run."""
