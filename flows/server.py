@@ -16,6 +16,9 @@ from pathlib import Path
 QUIET_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no network here, and no need to phone home
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # two busy cores start slowly
+    # how long SQLite waits for a lock (10 s by default): two workers and a backfill on two busy cores
+    # held it longer, and the server failed requests with "database is locked"
+    "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
 }
 
 

@@ -26,9 +26,6 @@ async def _artifacts(flow_run_id):
 
 
 async def _logs(flow_run_id) -> list[str]:
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=10)  # the run's last lines are still on their way to the server
     async with get_client() as client:
         logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
         return [log.message for log in logs]
@@ -62,6 +59,9 @@ def test_a_day_with_no_data_fails_with_one_line_naming_the_folders_tried(prefect
     assert state.is_failed()
     tried = " or ".join(f"{mirror_copy}/CE02SHBP/LJ01D/{inst}/2019/01/20/" for inst in ("11-HYDBBA106", "HYDBBA106"))
     assert state.message == f"no data files for LJ01D on 2019-01-20: no day folder at {tried}"
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)  # the run's last lines are still on their way to the server
     logs = asyncio.run(_logs(state.state_details.flow_run_id))
     assert any(state.message in line for line in logs)
     assert not any("Traceback" in line or "listed in None" in line for line in logs), logs

@@ -95,10 +95,11 @@ def test_a_top_budget_day_publishes_k_calls_keeps_them_on_a_rerun_and_draws_the_
 def _overview_artifact(bucket_name: str) -> str:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
-    with get_client(sync_client=True) as client:
+    with get_client(sync_client=True) as client:  # the newest: other tests on the session server made others
         (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["whaledr-overview-lj01d-2019-01-12"])), limit=1)
+            key=ArtifactFilterKey(any_=["whaledr-overview-lj01d-2019-01-12"])), sort=ArtifactSort.CREATED_DESC, limit=1)
     return str(artifact.data)
 
 

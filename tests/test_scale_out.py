@@ -140,9 +140,8 @@ def test_a_backfill_spreads_days_over_two_workers_each_once_and_a_second_backfil
     again = day_runs(env)
     assert {r["id"]: r["run_count"] for r in again} == {r["id"]: 1 for r in runs}  # no new day run, none rerun
     assert snapshot(out) == before  # nothing rendered, nothing rewritten
-    said = [log["message"] for log in api(env, "POST", "/logs/filter",
-                                          {"logs": {"flow_run_id": {"any_": [second["id"]]}}})]
     for day in DAYS:  # the log says which runs were reused, and their states
+        said = logs_saying(env, second["id"], f"LJ01D {day}: reusing flow run LJ01D {day} (Completed)")
         assert any(f"LJ01D {day}: reusing flow run LJ01D {day} (Completed)" in m for m in said), said
     tasks = api(env, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [second["id"]]}}})
     assert tasks and all(t["state_type"] == "COMPLETED" for t in tasks), [(t["name"], t["state_type"]) for t in tasks]
@@ -249,9 +248,9 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
         done = wait_for_run(api_env, run["id"], timeout=300)
         assert done["state_type"] == "FAILED"
         assert done["state"]["message"].startswith(f"no data files for LJ01D on {empty}: no day folder at ")
-        said = [log["message"] for log in api(api_env, "POST", "/logs/filter",
-                                              {"logs": {"flow_run_id": {"any_": [run["id"]]}}})]
-        assert said and not any("Traceback" in m for m in said), said
+        said = logs_saying(api_env, run["id"], "Finished in state Failed")
+        assert any("Finished in state Failed" in m for m in said), said
+        assert not any("Traceback" in m for m in said), said
     finally:
         serve.terminate()
         assert serve.wait(60) == 0, log.read_text()[-3000:]
@@ -259,6 +258,17 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
         httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
     assert_no_traceback(log.read_text(), "whaledr serve's output")
     assert_no_traceback((tmp_path / "home" / "whaledr-server.log").read_text(), "the server log of whaledr serve")
+
+
+def logs_saying(env: dict, run_id: str, text: str, timeout: float = 60) -> list[str]:
+    """The run's log lines once one holds `text` (a finished run's last lines may still be on their way)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = api(env, "POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})
+        said = [log["message"] for log in logs]
+        if any(text in m for m in said) or time.monotonic() > deadline:
+            return said
+        time.sleep(2)
 
 
 def scheduled_runs(env: dict, deployment_id: str, timeout: float) -> list[dict]:
