@@ -241,30 +241,37 @@ def spectrogram_image(samples: np.ndarray, settings: RenderSettings, rate: int, 
 
 def encode_image(levels: np.ndarray, settings: RenderSettings, rate: int, clip_seconds: float) -> bytes:
     """Palette indices -> the image a volunteer sees: resized to the plot area, pasted into the frame,
-    encoded in the settings' format."""
+    encoded in the settings' format.
+
+    Everything stays a palette image in Pillow's C code until the encoder: indexing a colour table
+    with numpy cost three times as much as the rest of this function (bench/README.md).
+    """
     pw, ph = settings.plot_size
     img = Image.fromarray(np.ascontiguousarray(levels), mode="L")
     if img.size != (pw, ph):
         img = img.resize((pw, ph), Image.Resampling.BILINEAR)
     if settings.axes:
         f = frame(settings, clip_seconds, rate)
-        pixels = f.pixels.copy()
-        pixels[f.top : f.top + ph, f.left : f.left + pw] = np.asarray(img)
-        img = Image.fromarray(pixels, mode="L")
+        canvas = _frame_image(settings, clip_seconds, rate).copy()
+        canvas.paste(img, (f.left, f.top))
+        img = canvas
+    else:
+        img.putpalette(palette(settings.cmap))  # an "L" image becomes "P" with the same indices
     buf = io.BytesIO()
     if settings.image_format == "png":
-        img.putpalette(palette(settings.cmap))
         # level 1 with Huffman-only coding (zlib strategy 2): 3-5x faster than the default, ~10 % larger
         img.save(buf, format="PNG", compress_level=1, compress_type=2)
     else:
-        rgb = Image.fromarray(_rgb_lut(settings.cmap)[np.asarray(img)], mode="RGB")
-        rgb.save(buf, format="JPEG", quality=settings.jpeg_quality)
+        img.convert("RGB").save(buf, format="JPEG", quality=settings.jpeg_quality)
     return buf.getvalue()
 
 
-@lru_cache(maxsize=8)
-def _rgb_lut(cmap: str) -> np.ndarray:
-    return np.frombuffer(palette(cmap), dtype=np.uint8).reshape(256, 3)
+@lru_cache(maxsize=4)
+def _frame_image(settings: RenderSettings, clip_seconds: float, rate: int) -> Image.Image:
+    """The frame as a palette image, copied for each clip (never drawn on)."""
+    img = Image.fromarray(frame(settings, clip_seconds, rate).pixels, mode="L")
+    img.putpalette(palette(settings.cmap))
+    return img
 
 
 def output_rate(settings: RenderSettings, rate: int) -> int:
