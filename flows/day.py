@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -13,7 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from whaledr_core import appmanifest, daymanifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
@@ -28,6 +29,7 @@ from . import tasks
 from .app import check_target
 from .failures import ExpectedFailure, one_line_failures
 from .params import STORE_ALL, App, Downloads, Output, Rendering, Selection
+from .pool import worker_pool
 from .progress import DayProgress
 
 
@@ -35,8 +37,7 @@ class DayIncomplete(ExpectedFailure):
     """No data for the day, or some windows could not be made; the manifest names them."""
 
 
-@flow(name="whaledr-day", flow_run_name="{hydrophone} {day}",
-      task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]  # its futures are PrefectFutures
+@flow(name="whaledr-day", flow_run_name="{hydrophone} {day}")
 @one_line_failures
 def day_flow(
     day: dt.date,
@@ -49,6 +50,7 @@ def day_flow(
     selection: Selection = Selection(),
     overwrite: bool = False,
     dask_address: str | None = None,
+    workers: int | None = None,
 ) -> dict:
     """One UTC day of one hydrophone into clips: list the day, fetch its files a few at a time while
     the process pool turns each file into scored clips, choose the clips to publish within the budget
@@ -68,6 +70,7 @@ def day_flow(
         overwrite: Render every clip again, even where it is stored.
         dask_address: Process files on this Dask cluster (tcp://host:8786) instead of this machine's
             process pool; each Dask worker then fetches the files it processes.
+        workers: Worker processes on this machine. None: one per CPU.
     """
     log = get_run_logger()
     started = time.perf_counter()
@@ -88,7 +91,7 @@ def day_flow(
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results = [progress.file_done(r) for r in rerun.reused.values()]
     cache = downloads.cache or str(default_cache())
-    work = _Work(day, h.node, output, cache, downloads, clip_settings, render_settings, dask_address)
+    work = _Work(day, h.node, output, cache, downloads, clip_settings, render_settings, dask_address, workers)
     first = frozenset[int]() if selection.two_passes else None  # a top budget: score everything, encode nothing
     results += work.run(rerun.todo, dict.fromkeys(rerun.done, first), rerun.done, progress)
     choice = choose_day(results, selection.budget(), selection.store == STORE_ALL, node=h.node, day=day,
@@ -124,7 +127,10 @@ def day_flow(
 
 @dataclass(frozen=True)
 class _Work:
-    """How files are processed: here on the process pool (fetched a few at a time), or on Dask."""
+    """How files are processed: here on worker processes (fetched a few at a time), or on Dask.
+
+    Each file is a Prefect task run in a thread here, two per worker so that the next file waits
+    ready; the thread hands the file to a worker process (`flows.pool`)."""
 
     day: dt.date
     node: str
@@ -134,14 +140,19 @@ class _Work:
     clip_settings: ClipSettings
     render_settings: RenderSettings
     dask_address: str | None
+    workers: int | None
 
     def run(self, units: list[FileUnit], render_only: Mapping[str, frozenset[int] | None],
             done: Mapping[str, frozenset[str]], progress: DayProgress | None) -> list[FileResult]:
         results = []
         fetcher: ThreadPoolTaskRunner[Any]
+        processors: ThreadPoolTaskRunner[Any]
+        local = self.dask_address is None
+        threads = 2 * (self.workers or os.cpu_count() or 1)
         with ThreadPoolTaskRunner(max_workers=self.downloads.concurrency) as fetcher, \
-                _processing(self.dask_address) as dask:
-            work = {}
+                worker_pool(self.workers) if local else nullcontext(), \
+                ThreadPoolTaskRunner(max_workers=threads) as processors, _processing(self.dask_address) as dask:
+            work: dict[Any, tuple[FileUnit, Any]] = {}
             for u in units:
                 args: dict[str, Any] = dict(unit=u, day=self.day, node=self.node, output=self.output, cache=self.cache,
                                             clip_settings=self.clip_settings, render_settings=self.render_settings,
@@ -149,7 +160,7 @@ class _Work:
                 if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
                     args["path"] = fetcher.submit(tasks.download,  # type: ignore[arg-type]  # Prefect's overloads
                                                   {"file": u.file, "cache": self.cache})
-                    work[tasks.process.submit(**args)] = (u, args["path"])
+                    work[processors.submit(tasks.process, args)] = (u, args["path"])  # type: ignore[arg-type]
                 else:  # a Dask worker may be another machine: it fetches the file itself, into its own cache
                     args.update(path=None, cache=self.downloads.cache, drop=not self.downloads.keep)
                     work[dask.submit(tasks.process, args)] = (u, None)

@@ -14,7 +14,7 @@ from whaledr_core.catalog import SAMPLE_RATE
 from whaledr_core.clips import ClipSettings
 from whaledr_core.publish import ALL, Budget, parse_budget
 from whaledr_core.render import DB_POLICIES, IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings, palette
-from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink
+from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink, open_sink
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _R = RenderSettings()
@@ -39,10 +39,13 @@ class Output(BaseModel):
         return f"S3 block {self.s3_block!r}" if self.s3_block else f"folder {self.folder}"
 
     def open(self) -> Sink:
-        """One sink (and one S3 connection pool) per process and output."""
-        from .targets import open_output
+        """One sink (and one S3 connection pool) per process and output. A folder needs no Prefect:
+        the day's worker processes do not import it (flows.pool)."""
+        if not self.s3_block:
+            return open_sink(self.folder, self.prefix)
+        from .targets import open_s3_output
 
-        return open_output(self)
+        return open_s3_output(self)
 
 
 class App(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr
 
 from whaledr_core.appsync import Database
 from whaledr_core.gauth import ServiceAccountTokens
-from whaledr_core.sinks import S3Sink, Sink, open_sink, s3_client
+from whaledr_core.sinks import S3Sink, s3_client
 
 if TYPE_CHECKING:
     from .params import Output
@@ -62,10 +62,9 @@ def load_block(cls: type[B], name: str) -> B:
 
 
 @lru_cache(maxsize=4)
-def open_output(output: Output) -> Sink:
-    """One sink (and one S3 connection pool) per process and output."""
-    if not output.s3_block:
-        return open_sink(output.folder, output.prefix)
+def open_s3_output(output: Output) -> S3Sink:
+    """One S3 sink (and one connection pool) per process and output: the bucket of its S3 block."""
+    assert output.s3_block, "a folder output is opened by Output.open"
     from prefect_aws import S3Bucket
 
     bucket = load_block(S3Bucket, output.s3_block)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -11,9 +12,9 @@ from prefect.cache_policies import NO_CACHE
 
 from whaledr_core import appmanifest, appsync, daymanifest, fetch
 from whaledr_core.catalog import Hydrophone, get_hydrophone
-from whaledr_core.clips import ClipSettings, DayPlan, FileUnit, Skip
+from whaledr_core.clips import ClipSettings, DayPlan, FileUnit
 from whaledr_core.dayplan import listed_plan
-from whaledr_core.fileclips import FileResult, FileStatus, failed, process_file
+from whaledr_core.fileclips import FileResult
 from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
 from whaledr_core.render import RenderSettings
@@ -21,7 +22,9 @@ from whaledr_core.sinks import S3Sink
 
 from .app import app_database
 from .params import App, Output
+from .pool import run_on_workers
 from .targets import BlockMissing
+from .worker import local_path, process_here
 
 
 def _unless(*errors: type[Exception]):
@@ -60,12 +63,7 @@ def where(source: str, h: Hydrophone, day: dt.date, folder: str | None) -> str:
 @task(name="download", task_run_name="download {file.name}", retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_unless(fetch.PermanentFetchError), cache_policy=NO_CACHE)
 def download(file: RawFile, cache: str) -> str:
-    return _local_path(file, cache)
-
-
-def _local_path(file: RawFile, cache: str) -> str:
-    """A local path for the file: the file itself for a folder source, else a cached download."""
-    return str(fetch.local_copy(file.url, Path(cache), file.exact_size, file.size_bounds))
+    return local_path(file, cache)
 
 
 @task(name="process-file", task_run_name="process {unit.file.name}", retries=1, retry_delay_seconds=5,
@@ -83,34 +81,14 @@ def process(
     drop: bool = False,
     render_only: frozenset[int] | None = None,
 ) -> FileResult:
-    """Without `path` (on a Dask worker) the file is fetched here first, into this machine's cache,
-    and with `drop` the downloads are deleted once the file is done. With `render_only`, only those
-    windows are encoded and stored (the others are scored only)."""
-    nxt = unit.next_file
-    cache = cache or str(fetch.default_cache())
-    used: list[str] = []
-    if path is None:
-        try:
-            path = _local_path(unit.file, cache)
-        except fetch.FetchError as e:
-            return failed(unit, Skip.NOT_FETCHED, f"{unit.file.name}: {type(e).__name__}: {e}")
-        used.append(path)
-
-    def next_path() -> str | None:
-        """Only for a window that straddles into the next file; its download may be under way."""
-        assert nxt is not None
-        try:
-            used.append(_local_path(nxt, cache))
-            return used[-1]
-        except fetch.FetchError as e:
-            get_run_logger().warning("next file %s not available: %s", nxt.name, e)
-            return None
-
-    result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), clip_settings,
-                          render_settings, done, render_only)
-    if drop and result.status == FileStatus.OK and fetch.is_remote(unit.file.url):  # never a folder source's own files
-        for p in used:
-            Path(p).unlink(missing_ok=True)
+    """The file's clips, made on the day's worker processes (`flows.pool`), or here on a Dask worker;
+    see `worker.process_here` for the arguments."""
+    result = run_on_workers(partial(process_here, unit, path, day, node, output, cache, clip_settings,
+                                    render_settings, done, drop, render_only))
+    if result.next_missing:
+        get_run_logger().warning("%s: the next file was not available for the window that runs into it: %s",
+                                 unit.file.name, "; ".join(n for n in result.notes if n.startswith("next file"))
+                                 or "no path")
     return result
 
 

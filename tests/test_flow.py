@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
-from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.day import day_flow
 from flows.params import Downloads, Output
@@ -32,9 +31,8 @@ async def _logs(flow_run_id) -> list[str]:
 
 
 def test_day_flow_reports_progress_and_a_table(prefect_api, mirror_copy, tmp_path):
-    flow = day_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=2))
-    state = flow(day=DAY, hydrophone="LJ01D", source=str(mirror_copy), output=Output(folder=str(tmp_path / "out")),
-                 downloads=Downloads(cache=str(tmp_path / "cache")), return_state=True)
+    state = day_flow(day=DAY, hydrophone="LJ01D", source=str(mirror_copy), output=Output(folder=str(tmp_path / "out")),
+                     downloads=Downloads(cache=str(tmp_path / "cache")), workers=2, return_state=True)
     assert state.is_completed()
     totals = state.result()
     assert totals["clips"] == 179 and totals["clips_written"] == 179

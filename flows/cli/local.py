@@ -87,18 +87,14 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
 
     started = time.perf_counter()
     with prefect_api():
-        from prefect.task_runners import ProcessPoolTaskRunner
-
         from ..day import day_flow
         from ..progress import listening
 
         sink = open_blocks(output, app, rendering)
-        flow = day_flow.with_options(
-            task_runner=ProcessPoolTaskRunner(max_workers=workers))  # type: ignore[arg-type]  # as in flows.day
         with ProgressBar() as listener, listening(listener):
-            state = flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
-                         rendering=rendering, selection=selection, overwrite=overwrite, dask_address=dask_address,
-                         return_state=True)
+            state = day_flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
+                             rendering=rendering, selection=selection, overwrite=overwrite,
+                             dask_address=dask_address, workers=workers, return_state=True)
         record = daymanifest.read(sink, node, day)
     seconds = time.perf_counter() - started
     if state.is_completed() and record:
