@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +57,23 @@ def is_remote(source: str) -> bool:
 
 def new_client(timeout: float = 60.0) -> httpx.Client:
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=15.0), follow_redirects=True)
+
+
+_shared: httpx.Client | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> httpx.Client:
+    """One client for every download of this process, from any thread (httpx's pool is thread-safe).
+
+    A client per file built an SSL context each time (some 30 ms, in every download thread) and
+    opened a new connection; this one keeps its connections to the source alive between files.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = new_client()
+        return _shared
 
 
 def with_retries(call: Callable[[], httpx.Response | Path], policy: RetryPolicy, what: str):
@@ -200,5 +218,4 @@ def local_copy(url: str, cache: Path, expected_size: int | None = None,
     """A path to read `url` from: a local path as it is, a URL downloaded into the cache once."""
     if not is_remote(url):
         return Path(url)
-    with new_client() as client:
-        return download(url, cache_path(cache, url), client, expected_size=expected_size, size_bounds=size_bounds)
+    return download(url, cache_path(cache, url), shared_client(), expected_size=expected_size, size_bounds=size_bounds)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -154,13 +155,28 @@ def _hann(n: int) -> np.ndarray:
     return np.hanning(n).astype(np.float32)
 
 
+_buffers = threading.local()
+
+
+def _frames_buffer(shape: tuple[int, ...]) -> np.ndarray:
+    """The windowed frames' buffer, kept per thread for the next clip of the same size.
+
+    A fresh 5 MB array for every clip was faulted in page by page: the spectrogram took 40 % longer.
+    """
+    buf = getattr(_buffers, "frames", None)
+    if buf is None or buf.shape != shape:
+        buf = _buffers.frames = np.empty(shape, np.float32)
+    return buf
+
+
 def spectrogram_db(samples: np.ndarray, settings: RenderSettings, rate: int) -> np.ndarray:
     """Power in dB, rows = shown frequency bins from high to low, columns = time."""
     settings.check_rate(rate)
     x = samples.astype(np.float32)
     x -= x.mean()
     frames = np.lib.stride_tricks.sliding_window_view(x, settings.nfft)[:: settings.hop]
-    spec = scipy.fft.rfft(frames * _hann(settings.nfft), axis=1)
+    windowed = np.multiply(frames, _hann(settings.nfft), out=_frames_buffer(frames.shape))
+    spec = scipy.fft.rfft(windowed, axis=1, overwrite_x=True)
     lo, hi = bins(settings, rate)
     band = spec[:, lo : hi + 1]
     power = band.real**2 + band.imag**2
