@@ -25,7 +25,8 @@ from whaledr_core.clips import ClipSettings
 from whaledr_core.render import IMAGE_FORMATS, RenderSettings
 from whaledr_core.synth import SynthOptions, write_day
 
-from .run import DAY, NODE, listing_path
+from .stages import DAY, NODE
+from .stages import local as listing_path
 
 
 def levels_of_a_file(folder: Path) -> list[np.ndarray]:

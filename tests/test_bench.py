@@ -1,4 +1,4 @@
-"""The benchmark runs end to end on 2 files and prints one JSON line (its figures are not asserted:
+"""The benchmark runs end to end on 2 and 3 files and prints one JSON line (its figures are not asserted:
 shared machines are noisy; the README keeps the figures of a quiet run)."""
 
 import json
@@ -8,24 +8,56 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # servers, pools or whole days: `pytest -m 'not slow'` skips them
+from bench import parts
+from bench.run import budget_for
 
 
-def test_bench_runs_on_two_files_and_prints_its_json(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "bench.run", "--files", "2", "--original-clips", "1",
-                        "--stage-files", "1", "--workers", "2", "--keep", str(tmp_path)],
+@pytest.mark.slow  # servers, pools or whole days: `pytest -m 'not slow'` skips them
+def test_bench_runs_small_and_large_and_breaks_both_paths_down_into_the_same_parts(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "bench.run", "--small", "2", "--large", "3", "--original-clips", "1",
+                        "--workers", "2", "--repeat", "1", "--keep", str(tmp_path)],
                        capture_output=True, text=True, timeout=900, cwd=Path(__file__).parent.parent)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.strip().splitlines()
     result = json.loads(lines[-1])
     print(lines[-1])
-    assert result["files"] == 2
-    # the flow, its HTTP twin and the bare loop did the same work
-    assert result["flow"]["clips"] == result["flow_http"]["clips"] == result["bare"]["clips"] == 120
-    assert set(result["stages_ms_per_clip"]) == {"decode", "spectrogram", "scaling", "image_encode", "wav_encode",
-                                                 "writes", "total"}
-    assert all(v > 0 for v in result["stages_ms_per_clip"].values())
-    assert result["original"]["clips"] == 1 and result["figures"]["original_over_ours"] > 1
-    assert 0 < result["figures"]["peak_worker_rss_mib"] < 24 * 1024
-    assert result["flow"]["wav_bytes_per_clip"] == 44 + 2 * 5 * 64_000
+    runs = result["runs"]
+    # the flow, its HTTP twin and the budget run saw the same windows; the stage path skips its warm-up file
+    for n in (2, 3):
+        assert runs[f"flow {n}"]["clips"] == runs[f"http {n}"]["clips"] == 60 * n
+        assert runs[f"stages {n}"]["clips"] == 60 * (n - 1)
+        budget = runs[f"budget {n}"]
+        top, random = (int(x.split(":")[1]) for x in budget_for(60 * n).split("+"))
+        assert budget["published"] == top + random and budget["windows"] == runs[f"flow {n}"]["windows"] == 60 * n
+        assert budget["stored_bytes"] < runs[f"flow {n}"]["stored_bytes"]
+    named = {name for name, _ in parts.PARTS} | {parts.SERVER, parts.ORCHESTRATION, parts.OTHER}
+    for path in ("stages", "flow"):
+        assert set(result["parts_ms_per_clip"][path]) <= named
+        assert {"decode", "spectrogram", "image encode"} <= set(result["parts_ms_per_clip"][path])
+    figures = result["figures"]
+    assert result["original"]["clips"] == 1 and figures["original_core_s_per_clip"] > 0
+    assert 0 < figures["peak_worker_rss_mib"] < 24 * 1024 and figures["largest_process_rss_mib"] > 0
+    assert set(figures["node_day_all"]) == set(figures["node_day_budget"]) == {
+        "wall_minutes", "core_minutes", "fixed_wall_seconds"}
     assert set(result["met"]) == set(result["targets"])
+
+
+def test_a_sample_goes_to_the_first_part_one_of_its_frames_names_and_waits_are_dropped(tmp_path):
+    raw = tmp_path / "raw.txt"
+    worker = 'process 1:"python -m flows.cli run";process 2:"python -c from multiprocessing.spawn import spawn_main"'
+    server = 'process 1:"python -m flows.cli run";process 3:"python -m uvicorn --app-dir x prefect.server.api"'
+    raw.write_text("\n".join([
+        f"{worker};process_file (whaledr_core/fileclips.py:200);spectrogram_db (whaledr_core/render.py:167) 7",
+        f"{worker};process_file (whaledr_core/fileclips.py:179);score (whaledr_core/fileclips.py:176);"
+        "call_score (whaledr_core/score.py:301);spectrogram_db (whaledr_core/render.py:167) 2",
+        f"{worker};process_file (whaledr_core/fileclips.py:150) 1",
+        f"{server};Connection._execute (aiosqlite/core.py:100) 4",
+        f"{server};BaseEventLoop._run_once (asyncio/base_events.py:1);EpollSelector.select (selectors.py:468) 50",
+        'process 1:"python -m flows.cli run";run_task_sync (prefect/task_engine.py:1) 3',
+    ]) + "\n")
+    assert parts.samples(raw) == {"spectrogram": 7, "score": 2, "rest of process_file": 1, parts.SERVER: 4,
+                                  parts.ORCHESTRATION: 3}
+    small = parts.samples(raw)
+    large = small + small
+    assert parts.per_clip(small, large, 10, 8.5) == {
+        "spectrogram": 3.5, parts.SERVER: 2.0, parts.ORCHESTRATION: 1.5, "score": 1.0, "rest of process_file": 0.5}
