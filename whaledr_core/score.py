@@ -133,8 +133,11 @@ def file_floor(segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, r
         dbs.append(db)
     if not dbs:
         raise ValueError("no segment is long enough for a single spectrogram frame; the file has no floor")
-    t = np.concatenate(times)
-    d = np.concatenate(dbs)
+    return floor_from_frames(np.concatenate(times), np.concatenate(dbs))
+
+
+def floor_from_frames(t: np.ndarray, d: np.ndarray) -> Floor:
+    """The floor from a file's sparse frames: `t` seconds since midnight (ascending), `d` their dB rows."""
     centres = np.arange(t.min() + STEP_SECONDS / 2, t.max() + STEP_SECONDS / 2, STEP_SECONDS)
     rows = np.empty((len(centres), d.shape[1]), dtype=np.float32)
     for i, c in enumerate(centres):
@@ -157,16 +160,20 @@ SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
 """Contours searched: straight sweeps this fast, up and down (humpback units fit between); a steady
 frequency counts only over TONE_SECONDS, since a quarter second of one is what two ships' lines beating
 in one bin also make."""
-CONTOUR_SECONDS = 0.25
+CONTOUR_SECONDS = 0.5
 TONE_SECONDS = 0.5
 LOW_HZ = 520.0
 """The low band, where fin, blue and minke whales call, is searched at full resolution for power."""
 LOW_BOXES = ((45.0, 0.5), (45.0, 1.0), (45.0, 2.0), (200.0, 1.0), (200.0, 2.0))
 """(Hz, s) boxes of power over the floor in the low band: fin pulses and blue tones (3 bins, 0.5-2 s; a call
 cut by the window's edge keeps 0.5 s), pulse trains with their gaps (minke) and fast low sweeps (200 Hz)."""
-TRAIN_HZ, TRAIN_SECONDS = 200.0, (1.0, 2.0)
-TRAIN_DB = 2.0
-"""A 200 Hz band's mean of the positive excess over 64 ms counts above this: noise seldom reaches it, a pulse does."""
+PULSE_SLOPE_HZ_PER_S = -1700.0
+PULSE_SECONDS, PULSE_HZ = 0.064, 47.0
+"""A short down-sweeping pulse (minke: 300 -> 100 Hz in 0.12 s) as the spectrogram draws it: a diagonal of ~4 frames
+(the 64 ms window blurs the rest) and 3 bins wide, found at full time resolution (pooling would blur it away)."""
+PULSE_DB = 4.0
+"""A pulse's mean excess counts above this: a 6 dB pulse reaches it, noise on ~12 cells seldom does."""
+TRAIN_SECONDS = (1.0, 2.0)
 BROADBAND_SECONDS = 0.5
 CLICK_DB = 3.0
 """A frame whose median over frequency stands this far above its neighbours' is a click: every frequency
@@ -182,7 +189,8 @@ class _Kernels:
     tone: int
     low_rows: int
     boxes: tuple[tuple[int, int], ...]
-    train_rows: int
+    pulse_offsets: tuple[int, ...]
+    pulse_rows: int
     trains: tuple[int, ...]
     broadband: int
 
@@ -201,8 +209,10 @@ def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
         contour=contour, tone=max(1, int(round(TONE_SECONDS / dt))),
         low_rows=max(1, int(round((LOW_HZ - rs.fmin) / df))),
         boxes=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / dt)))) for hz, sec in LOW_BOXES),
-        train_rows=max(1, int(round(TRAIN_HZ / df))),
-        trains=tuple(max(1, int(round(sec / dt))) for sec in TRAIN_SECONDS),
+        pulse_offsets=tuple(int(round(-PULSE_SLOPE_HZ_PER_S * hop / df * j))
+                            for j in range(max(1, int(round(PULSE_SECONDS / hop))))),
+        pulse_rows=max(1, int(round(PULSE_HZ / df))),
+        trains=tuple(max(1, int(round(sec / hop))) for sec in TRAIN_SECONDS),
         broadband=max(3, int(round(BROADBAND_SECONDS / hop)) | 1),
     )
 
@@ -241,17 +251,27 @@ def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
         r, c = min(rows_, low.shape[0]), min(cols_, T)
         box = cs[r:, c:] - cs[:-r, c:] - cs[r:, :-c] + cs[:-r, :-c]
         out.append(float(box.max()) / (r * c))
-    # pulse trains (minke): a 200 Hz band's mean, counted only where it rises above what noise reaches, summed
-    # over 1 and 2 s: short pulses with gaps between them add up, instead of being diluted by the gaps
-    r = min(k.train_rows, low.shape[0])
-    rows_cs = np.zeros((low.shape[0] + 1, T), dtype=np.float32)
-    np.cumsum(np.maximum(low, 0.0), axis=0, out=rows_cs[1:])  # rows a line holds (below 0 dB) do not pull down
-    band = np.maximum((rows_cs[r:] - rows_cs[:-r]) * np.float32(1 / r) - TRAIN_DB, 0.0)
-    run = np.zeros((band.shape[0], T + 1), dtype=np.float32)
-    np.cumsum(band, axis=1, out=run[:, 1:])
-    for cols_ in k.trains:
-        c = min(cols_, T)
-        out.append(float((run[:, c:] - run[:, :-c]).max()) / c)
+    # pulse trains (minke): each short down-sweep's mean excess along its diagonal, at full time resolution,
+    # counted above PULSE_DB and summed over 1 and 2 s, so that pulses add up instead of being diluted by their gaps
+    q = np.clip(z[-min(k.low_rows, R) :], CLIP_LOW, CLIP_HIGH)
+    span, L = k.pulse_offsets[-1], len(k.pulse_offsets)
+    n_r, n_t = q.shape[0] - span, q.shape[1] - L + 1
+    if n_r >= k.pulse_rows and n_t >= 1:
+        diag = q[:n_r, :n_t].copy()
+        for j in range(1, L):
+            o = k.pulse_offsets[j]
+            diag += q[o : o + n_r, j : j + n_t]
+        rows_cs = np.zeros((n_r + 1, n_t), dtype=np.float32)
+        np.cumsum(diag, axis=0, out=rows_cs[1:])
+        w = k.pulse_rows
+        pulse = np.maximum((rows_cs[w:] - rows_cs[:-w]) * np.float32(1 / (w * L)) - PULSE_DB, 0.0)
+        run = np.zeros((pulse.shape[0], n_t + 1), dtype=np.float32)
+        np.cumsum(pulse, axis=1, out=run[:, 1:])
+        for cols_ in k.trains:
+            c = min(cols_, n_t)
+            out.append(float((run[:, c:] - run[:, :-c]).max()) / c)
+    else:
+        out.extend(0.0 for _ in k.trains)
     # the whole band: contours of sweeps (humpback) and steady tones
     L = min(k.contour, T)
     for offs in k.offsets:
