@@ -75,6 +75,9 @@ SIDE_SECONDS = 60.0
 STEP_SECONDS = 10.0
 """The floor is computed every this many seconds; a clip takes the nearest."""
 MIN_FRAMES = 24
+EDGE_FRAMES = 8
+"""A side of the floor cut short by the file's edge (or a gap) still counts from 4 s (8 frames): a line that
+starts or stops within a minute of the edge is otherwise seen from one side only, and scores as a loud call."""
 LOCAL_SECONDS = 20.0
 """Half-width of the local look at the floor: a line that holds +-20 s around a clip is steady (a ship at its
 closest approach), a call (a blue whale's ~10 s, a fin whale's 1 s) fills less than a third of it."""
@@ -144,7 +147,7 @@ def floor_from_frames(t: np.ndarray, d: np.ndarray) -> Floor:
         # the higher of the minute before and the minute after: a ship's tone is in the floor from the
         # moment it starts (the minute after holds it) until it ends (the minute before holds it)
         before, mid, after = np.searchsorted(t, [c - SIDE_SECONDS, c, c + SIDE_SECONDS])
-        sides = [np.median(d[a:b], axis=0) for a, b in ((before, mid), (mid, after)) if b - a >= MIN_FRAMES]
+        sides = [np.median(d[a:b], axis=0) for a, b in ((before, mid), (mid, after)) if b - a >= EDGE_FRAMES]
         # and a line steady through the +-20 s around (a ship's closest approach, which the minutes on
         # either side hold weaker) is floor too; a call fills too little of those 40 s to move their 30th percentile
         a, b = np.searchsorted(t, [c - LOCAL_SECONDS, c + LOCAL_SECONDS])
