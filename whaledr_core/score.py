@@ -163,7 +163,7 @@ SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
 """Contours searched: straight sweeps this fast, up and down (humpback units fit between); a steady
 frequency counts only over TONE_SECONDS, since a quarter second of one is what two ships' lines beating
 in one bin also make."""
-CONTOUR_SECONDS = 0.5
+CONTOUR_SECONDS = 0.375
 TONE_SECONDS = 0.5
 LOW_HZ = 520.0
 """The low band, where fin, blue and minke whales call, is searched at full resolution for power."""
@@ -198,6 +198,11 @@ class _Kernels:
     broadband: int
 
 
+def _pow2(x: float) -> int:
+    """The power of two nearest to `x` (at least 1): window sums of such lengths double up (`_doublings`)."""
+    return 1 << max(0, int(round(np.log2(max(x, 1.0)))))
+
+
 @lru_cache(maxsize=8)
 def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
     hop = rs.hop / rate
@@ -209,13 +214,13 @@ def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
     offsets = tuple(tuple(int(round(s * dt / df * j)) for j in range(contour)) for s in SLOPES_HZ_PER_S)
     return _Kernels(
         pool, offsets,
-        contour=contour, tone=max(1, int(round(TONE_SECONDS / dt))),
+        contour=contour, tone=_pow2(TONE_SECONDS / dt),
         low_rows=max(1, int(round((LOW_HZ - rs.fmin) / df))),
-        boxes=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / dt)))) for hz, sec in LOW_BOXES),
+        boxes=tuple((max(1, int(round(hz / df))), _pow2(sec / dt)) for hz, sec in LOW_BOXES),
         pulse_offsets=tuple(int(round(-PULSE_SLOPE_HZ_PER_S * hop / df * j))
                             for j in range(max(1, int(round(PULSE_SECONDS / hop))))),
         pulse_rows=max(1, int(round(PULSE_HZ / df))),
-        trains=tuple(max(1, int(round(sec / hop))) for sec in TRAIN_SECONDS),
+        trains=tuple(_pow2(sec / hop) for sec in TRAIN_SECONDS),
         broadband=max(3, int(round(BROADBAND_SECONDS / hop)) | 1),
     )
 
@@ -240,23 +245,26 @@ def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
     """Each detector's best value on the clip: low-band boxes, sheared contours, a steady tone."""
     R = z.shape[0]
     T = z.shape[1] // k.pool
-    c = np.clip(z[:, : T * k.pool].T, CLIP_LOW, CLIP_HIGH)  # frames x rows: the pool sums whole rows of memory
-    p = c[:: k.pool].copy()
+    np.clip(z, CLIP_LOW, CLIP_HIGH, out=z)  # in place: `z` is `_over_floor`'s own array
+    p = z[:, 0 : T * k.pool : k.pool].copy()
     for i in range(1, k.pool):
-        p += c[i :: k.pool]
-    p = np.ascontiguousarray(p.T) * np.float32(1 / k.pool)
+        p += z[:, i : T * k.pool : k.pool]
+    p *= np.float32(1 / k.pool)
     out = []
     # the low band: mean dB over the floor in boxes of a call's extent (fin, blue, minke), by a summed-area table
     low = p[-min(k.low_rows, R) :]
-    cs = np.zeros((low.shape[0] + 1, T + 1), dtype=np.float32)
-    cs[1:, 1:] = low.cumsum(axis=0).cumsum(axis=1)
-    for rows_, cols_ in k.boxes:
-        r, c = min(rows_, low.shape[0]), min(cols_, T)
-        box = cs[r:, c:] - cs[:-r, c:] - cs[r:, :-c] + cs[:-r, :-c]
-        out.append(float(box.max()) / (r * c))
+    rows_cs = np.zeros((low.shape[0] + 1, T), dtype=np.float32)
+    np.cumsum(low, axis=0, out=rows_cs[1:])
+    for rows_ in sorted({r for r, _ in k.boxes}):
+        r = min(rows_, low.shape[0])
+        sums = _doublings(rows_cs[r:] - rows_cs[:-r], max(c for rr, c in k.boxes if rr == rows_))
+        for rr, cols_ in k.boxes:
+            if rr == rows_:
+                c = min(cols_, T)
+                out.append((float(sums[c].max()) if c in sums else 0.0) / (r * c))
     # pulse trains (minke): each short down-sweep's mean excess along its diagonal, at full time resolution,
     # counted above PULSE_DB and summed over 1 and 2 s, so that pulses add up instead of being diluted by their gaps
-    q = np.clip(z[-min(k.low_rows, R) :], CLIP_LOW, CLIP_HIGH)
+    q = z[-min(k.low_rows, R) :]
     span, L = k.pulse_offsets[-1], len(k.pulse_offsets)
     n_r, n_t = q.shape[0] - span, q.shape[1] - L + 1
     if n_r >= k.pulse_rows and n_t >= 1:
@@ -268,11 +276,9 @@ def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
         np.cumsum(diag, axis=0, out=rows_cs[1:])
         w = k.pulse_rows
         pulse = np.maximum((rows_cs[w:] - rows_cs[:-w]) * np.float32(1 / (w * L)) - PULSE_DB, 0.0)
-        run = np.zeros((pulse.shape[0], n_t + 1), dtype=np.float32)
-        np.cumsum(pulse, axis=1, out=run[:, 1:])
+        sums = _doublings(pulse, max(k.trains))
         for cols_ in k.trains:
-            c = min(cols_, n_t)
-            out.append(float((run[:, c:] - run[:, :-c]).max()) / c)
+            out.append(float(sums[cols_].max()) / cols_ if cols_ in sums else 0.0)
     else:
         out.extend(0.0 for _ in k.trains)
     # the whole band: contours of sweeps (humpback) and steady tones
@@ -282,15 +288,43 @@ def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
         if hi <= lo:
             out.append(0.0)
             continue
-        acc = p[lo:hi, : T - L + 1].copy()
-        for j in range(1, L):
-            acc += p[lo + offs[j] : hi + offs[j], j : T - L + 1 + j]
-        out.append(float(acc.max()) / L)
-    n = min(k.tone, T)
-    run = np.zeros((R, T + 1), dtype=np.float32)
-    np.cumsum(p, axis=1, out=run[:, 1:])
-    out.append(float((run[:, n:] - run[:, :-n]).max()) / n)
+        out.append(float(_contour(p, offs[:L], lo, hi).max()) / L)
+    n = k.tone
+    sums = _doublings(p, n)
+    out.append(float(sums[n].max()) / n if n in sums else 0.0)
     return np.asarray(out)
+
+
+def _doublings(a: np.ndarray, n: int) -> dict[int, np.ndarray]:
+    """Sums of 1, 2, 4, ... up to `n` (a power of two) consecutive columns of `a`, each from the one before by
+    one addition: a cumulative sum along rows of memory costs several times more. Lengths the clip is too
+    short for are left out."""
+    out = {1: a}
+    w = 1
+    while w < n and 2 * w <= a.shape[1]:
+        a = a[:, :-w] + a[:, w:]
+        w *= 2
+        out[w] = a
+    return out
+
+
+def _contour(p: np.ndarray, offs: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
+    """Sums of `p` along straight contours (row offset `offs[j]` at column j) starting at rows lo..hi-1.
+
+    A straight contour of even length is its first half plus that half moved on: 3 additions instead of 5.
+    """
+    L, T = len(offs), p.shape[1]
+    h = L // 2
+    if L % 2 == 0 and h > 1 and all(o == j * offs[1] for j, o in enumerate(offs)):
+        s = offs[h]
+        hlo = lo + min(0, s)
+        half = _contour(p, offs[:h], hlo, hi + max(0, s))
+        a, b = lo - hlo, lo - hlo + s
+        return half[a : a + hi - lo, : T - L + 1] + half[b : b + hi - lo, h : h + T - L + 1]
+    acc = p[lo:hi, : T - L + 1].copy()
+    for j in range(1, L):
+        acc += p[lo + offs[j] : hi + offs[j], j : T - L + 1 + j]
+    return acc
 
 
 CALIBRATION_SECONDS = 150
