@@ -18,7 +18,10 @@ already has:
    minute before does, and a line steady through the 40 s around a clip, a ship at its closest approach,
    is held by the percentile), and slow changes of the floor. Calls last seconds, so none of them sees
    one: a fin whale series at one pulse every 12 s fills 8 % of the time, a 10 s blue whale call 25 % of
-   the 40 s (under their 30 %), so a blue whale call that fills a whole window keeps it.
+   the 40 s (under their 30 %), so a blue whale call that fills a whole window keeps it. Near the file's
+   edge a side counts from 4 s of data: a hum switched on 8 s before the end is otherwise held by no
+   estimate and scores as the loudest call; the price is that a call filling more than half of a file's
+   first or last 4-5 s is taken for floor.
 2. Broadband frames. The median over frequency of each frame's excess, smoothed by a running median over
    0.5 s, is taken off when positive (the floor rising within the clip lifts every row at once; a call
    occupies a few rows and leaves that median alone). A frame 3 dB above that running median is a click
@@ -30,10 +33,13 @@ already has:
      whale pulse, a blue whale tone or the 0.5 s of one that a window's edge leaves), 200 Hz x 1 and 2 s
      (a minke pulse train with its gaps, a fast low sweep). On white noise a box is the best detector of
      a call of known extent; a summed-area table makes all five cost one pass;
-   - below 520 Hz, pulse trains: a 200 Hz band's mean positive excess per 64 ms, counted only above
-     2 dB (which noise seldom reaches and a pulse does), summed over 1 and 2 s, so short pulses add up
-     instead of being diluted by their gaps, and rows a line holds (below 0 dB) do not pull the band down;
-   - over the whole band (humpback), straight contours of 0.25 s at six slopes (+-250, +-500,
+   - below 520 Hz, pulse trains (minke): each short down-sweep's mean excess along a diagonal of
+     -1,700 Hz/s, 4 frames (64 ms) by 3 bins, at full time resolution, which is what a 0.12 s pulse of
+     300 -> 100 Hz looks like through the 64 ms window; counted above 4 dB (a 6 dB pulse reaches it,
+     noise on those 12 cells seldom does) and summed over 1 and 2 s, so the pulses add up instead of
+     being diluted by their gaps. A 200 Hz band's mean over 64 ms, the first version, left a 6 dB train
+     on a clean sea at the level of noise;
+   - over the whole band (humpback), straight contours of 0.375 s at six slopes (+-250, +-500,
      +-1,000 Hz/s) and a steady frequency over 0.5 s (a quarter second of one is what two ships' lines
      beating in one bin also make).
    Each is put in units of its own spread on pure noise (measured once per process on white noise with
@@ -41,15 +47,19 @@ already has:
    best of them: "noise spreads above what noise gives", about 0-6 for noise, tones and clicks, 6-80 for
    calls 6 dB over the floor.
 
-Known weak spots (see bench/detect.py): a call under a slow rise of the whole floor is seen against the
-floor of the louder minute around it and can be lost; a minke train whose band is full of ship lines,
-or that is measured against the sea alone while lines lie over it, scores as noise does; the floor is
-per file, so a line that starts or ends within a minute of a file's edge is seen from one side only.
+Known weak spots (see bench/detect.py, which counts its misses by kind and situation): a call under a
+slow rise of the whole floor is seen against the floor of the louder minute around it and can be lost,
+and such a rise lifts every detector's noise a little, so its windows fill some false picks; a call with
+less than a second in the window (a humpback unit or minke train cut by the window's edge) is often
+under the best noise windows at 6 dB; the floor is per file, so a line that starts or ends near a file's
+edge is judged from the few seconds there (above).
 
-Cost: a subtraction, a per-frame median over a quarter of the rows, a clip, a 4-frame pooling, a
-summed-area table over the low rows and slice additions for the contours, on the ~300 x 257 cells of a
-5 s clip (nfft 4096, 75 % overlap): ~0.5 ms on an idle core (bench/detect.py measures it). The per-file
-floor costs a sparse set of FFTs (two frames per second) and two medians and a percentile per 10 s block.
+Cost: a subtraction, a per-frame median over a quarter of the rows, a clip, a 4-frame pooling, running
+sums by doubling (lengths rounded to powers of two: 8/16/32 pooled columns, 64/128 frames) over the low
+rows, and slice additions for the contours and pulses, on the ~309 x 257 cells of a 5 s clip (nfft 4096,
+75 % overlap): ~0.45 ms on a shared core, as before the pulse detector was added (bench/detect.py
+measures it). The per-file floor costs a sparse set of FFTs (two frames per second) and two medians
+and a percentile per 10 s block.
 
 `floor_levels` reuses the same floor for the optional "floor" contrast of the images: subtracting it
 before the colour map, as PAMGuard's spectrogram noise reduction does, shows calls against an even
