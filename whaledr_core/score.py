@@ -39,9 +39,12 @@ already has:
      noise on those 12 cells seldom does) and summed over 1 and 2 s, so the pulses add up instead of
      being diluted by their gaps. A 200 Hz band's mean over 64 ms, the first version, left a 6 dB train
      on a clean sea at the level of noise;
+   - below 520 Hz, a steady frequency over 0.5 s (a fin whale pulse, a blue whale tone; a quarter second
+     of one is what two ships' lines beating in one bin also make). Over the whole band it also found
+     beating lines and the noise of floor rises, its false picks crowding out calls; humpback units,
+     the only calls above 520 Hz, are found by the contours;
    - over the whole band (humpback), straight contours of 0.375 s at six slopes (+-250, +-500,
-     +-1,000 Hz/s) and a steady frequency over 0.5 s (a quarter second of one is what two ships' lines
-     beating in one bin also make).
+     +-1,000 Hz/s).
    Each is put in units of its own spread on pure noise (measured once per process on white noise with
    the floor made as for a file: after the floor is taken off, every sea is white), and the score is the
    best of them: "noise spreads above what noise gives", about 0-6 for noise, tones and clicks, 6-80 for
@@ -252,7 +255,7 @@ def _over_floor(db: np.ndarray, floor: np.ndarray, k: _Kernels, dc: bool) -> np.
 
 
 def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
-    """Each detector's best value on the clip: low-band boxes, sheared contours, a steady tone."""
+    """Each detector's best value on the clip: low-band boxes, pulse trains, sheared contours, a low steady tone."""
     R = z.shape[0]
     T = z.shape[1] // k.pool
     np.clip(z, CLIP_LOW, CLIP_HIGH, out=z)  # in place: `z` is `_over_floor`'s own array
@@ -291,7 +294,7 @@ def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
             out.append(float(sums[cols_].max()) / cols_ if cols_ in sums else 0.0)
     else:
         out.extend(0.0 for _ in k.trains)
-    # the whole band: contours of sweeps (humpback) and steady tones
+    # the whole band: contours of sweeps (humpback)
     L = min(k.contour, T)
     for offs in k.offsets:
         lo, hi = max(0, -min(offs)), R - max(0, max(offs))
@@ -299,8 +302,8 @@ def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
             out.append(0.0)
             continue
         out.append(float(_contour(p, offs[:L], lo, hi).max()) / L)
-    n = k.tone
-    sums = _doublings(p, n)
+    n = k.tone  # steady tones in the low band (fin, blue)
+    sums = _doublings(low, n)
     out.append(float(sums[n].max()) / n if n in sums else 0.0)
     return np.asarray(out)
 
