@@ -16,7 +16,8 @@ version set calls over the sea alone and added the tones afterwards, so a "6 dB"
 comparison. The control run holds the very same call samples.
 
 Figures, per SNR, with K = the number of call windows (windows holding >= 0.5 s of a call):
-- recall_at_k: share of call windows among the K best-scoring windows;
+- recall_at_k: share of call windows among the K best-scoring windows (`recall_by_kind` per kind, and
+  `missed`: the call windows left out, by kind and situation: edge, lines, floor, short or clean);
 - precision_at_k: share of those K picks that hold any part of a call;
 - distractor_share: share of the K picks that hold no call but a ship tone, hum or click, and that
   the same data without tones and clicks would not have picked (`floor_share`: other false picks
@@ -69,6 +70,23 @@ def score_file(samples: np.ndarray, t0: int, rs: RenderSettings, out: dict[int, 
 
 def counts(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def situation(call: ev.Event, k: int, events: list[ev.Event]) -> str:
+    """Why a call window may be hard, the first that applies: "edge" (within 10 s of a file's edge), "lines"
+    (a ship or hum over it), "floor" (a slow rise of the floor), "short" (under 1 s of the call in the
+    window), else "clean"."""
+    t0, t1 = k * CLIP, (k + 1) * CLIP
+    over = {e.kind for e in events if not e.is_call and e.start < t1 and e.start + e.duration > t0}
+    if t0 % FILE < 10 or t0 % FILE + CLIP > FILE - 10:
+        return "edge"
+    if over & set(ev.TONAL):
+        return "lines"
+    if "floor" in over:
+        return "floor"
+    if min(call.start + call.duration, t1) - max(call.start, t0) < 1.0:
+        return "short"
+    return "clean"
 
 
 def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: str = "floor") -> dict:
@@ -131,6 +149,11 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: s
     for kind in ev.CALLS:
         kw = {k for e in calls if e.kind == kind for k in e.windows(CLIP, 0.5)}
         by_kind[kind] = round(len(kw & set(top)) / len(kw), 3) if kw else None
+    missed: dict[str, dict[str, int]] = {}
+    for e in calls:
+        for k in set(e.windows(CLIP, 0.5)) - set(top):
+            where = situation(e, k, events)
+            missed.setdefault(e.kind, {})[where] = missed.setdefault(e.kind, {}).get(where, 0) + 1
     return {
         "snr_db": snr,
         "windows": len(scores),
@@ -138,6 +161,7 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: s
         "recall_at_k": round(len(call_windows & set(top)) / K, 3),
         "precision_at_k": round(len(any_call & set(top)) / K, 3),
         "recall_by_kind": by_kind,
+        "missed": missed,
         "distractor_share": round(len(blamed) / K, 3),
         "distractor_picks": blamed_kinds,
         "floor_share": round(sum(k in floor_w and k not in blamed for k in false) / K, 3),

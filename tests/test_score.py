@@ -72,6 +72,24 @@ def test_a_call_that_fills_a_whole_window_and_a_pulse_train_score():
     assert min(s[8], s[18]) > 5
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_minke_train_6_db_over_a_clean_sea_scores_above_every_window_of_noise(seed):
+    # the train's pulses (0.12 s each, 0.35 s apart) are each a few frames by a few bins: a detector that
+    # averages a 200 Hz band over 64 ms dilutes them into the noise (it scored 1.9-3 here, noise windows up to ~4)
+    minke = ev.Event("minke", 50.7, 3.5, 6.0, seed=seed)
+    s = scores(stretch([minke], seed=seed))
+    assert s[10] > max(v for k, v in enumerate(s) if k not in (10, 11)) + 1
+
+
+@pytest.mark.parametrize("start", [SECONDS - 8.0, -50.0])
+def test_a_hum_that_starts_or_stops_near_the_files_edge_does_not_score(start):
+    # switched on 8 s before the file ends, or off 10 s after it starts: no minute on either side holds it,
+    # nor the 40 s around; it scored like the loudest call (50-300)
+    hum = ev.Event("hum", start, 60.0, 12.0)
+    quiet = scores(stretch([]))
+    assert max(scores(stretch([hum]))) < max(quiet) + 2
+
+
 @pytest.mark.parametrize("distractor", [
     ev.Event("hum", 0.0, SECONDS, 15.0),
     ev.Event("ship", -540.0, 1200.0, 20.0, seed=5),  # a 20-minute passage, closest in these two minutes

@@ -18,7 +18,10 @@ already has:
    minute before does, and a line steady through the 40 s around a clip, a ship at its closest approach,
    is held by the percentile), and slow changes of the floor. Calls last seconds, so none of them sees
    one: a fin whale series at one pulse every 12 s fills 8 % of the time, a 10 s blue whale call 25 % of
-   the 40 s (under their 30 %), so a blue whale call that fills a whole window keeps it.
+   the 40 s (under their 30 %), so a blue whale call that fills a whole window keeps it. Near the file's
+   edge a side counts from 4 s of data: a hum switched on 8 s before the end is otherwise held by no
+   estimate and scores as the loudest call; the price is that a call filling more than half of a file's
+   first or last 4-5 s is taken for floor.
 2. Broadband frames. The median over frequency of each frame's excess, smoothed by a running median over
    0.5 s, is taken off when positive (the floor rising within the clip lifts every row at once; a call
    occupies a few rows and leaves that median alone). A frame 3 dB above that running median is a click
@@ -30,26 +33,36 @@ already has:
      whale pulse, a blue whale tone or the 0.5 s of one that a window's edge leaves), 200 Hz x 1 and 2 s
      (a minke pulse train with its gaps, a fast low sweep). On white noise a box is the best detector of
      a call of known extent; a summed-area table makes all five cost one pass;
-   - below 520 Hz, pulse trains: a 200 Hz band's mean positive excess per 64 ms, counted only above
-     2 dB (which noise seldom reaches and a pulse does), summed over 1 and 2 s, so short pulses add up
-     instead of being diluted by their gaps, and rows a line holds (below 0 dB) do not pull the band down;
-   - over the whole band (humpback), straight contours of 0.25 s at six slopes (+-250, +-500,
-     +-1,000 Hz/s) and a steady frequency over 0.5 s (a quarter second of one is what two ships' lines
-     beating in one bin also make).
+   - below 520 Hz, pulse trains (minke): each short down-sweep's mean excess along a diagonal of
+     -1,700 Hz/s, 4 frames (64 ms) by 3 bins, at full time resolution, which is what a 0.12 s pulse of
+     300 -> 100 Hz looks like through the 64 ms window; counted above 4 dB (a 6 dB pulse reaches it,
+     noise on those 12 cells seldom does) and summed over 1 and 2 s, so the pulses add up instead of
+     being diluted by their gaps. A 200 Hz band's mean over 64 ms, the first version, left a 6 dB train
+     on a clean sea at the level of noise;
+   - below 520 Hz, a steady frequency over 0.5 s (a fin whale pulse, a blue whale tone; a quarter second
+     of one is what two ships' lines beating in one bin also make). Over the whole band it also found
+     beating lines and the noise of floor rises, its false picks crowding out calls; humpback units,
+     the only calls above 520 Hz, are found by the contours;
+   - over the whole band (humpback), straight contours of 0.375 s at six slopes (+-250, +-500,
+     +-1,000 Hz/s).
    Each is put in units of its own spread on pure noise (measured once per process on white noise with
    the floor made as for a file: after the floor is taken off, every sea is white), and the score is the
    best of them: "noise spreads above what noise gives", about 0-6 for noise, tones and clicks, 6-80 for
    calls 6 dB over the floor.
 
-Known weak spots (see bench/detect.py): a call under a slow rise of the whole floor is seen against the
-floor of the louder minute around it and can be lost; a minke train whose band is full of ship lines,
-or that is measured against the sea alone while lines lie over it, scores as noise does; the floor is
-per file, so a line that starts or ends within a minute of a file's edge is seen from one side only.
+Known weak spots (see bench/detect.py, which counts its misses by kind and situation): a call under a
+slow rise of the whole floor is seen against the floor of the louder minute around it and can be lost,
+and such a rise lifts every detector's noise a little, so its windows fill some false picks; a call with
+less than a second in the window (a humpback unit or minke train cut by the window's edge) is often
+under the best noise windows at 6 dB; the floor is per file, so a line that starts or ends near a file's
+edge is judged from the few seconds there (above).
 
-Cost: a subtraction, a per-frame median over a quarter of the rows, a clip, a 4-frame pooling, a
-summed-area table over the low rows and slice additions for the contours, on the ~300 x 257 cells of a
-5 s clip (nfft 4096, 75 % overlap): ~0.5 ms on an idle core (bench/detect.py measures it). The per-file
-floor costs a sparse set of FFTs (two frames per second) and two medians and a percentile per 10 s block.
+Cost: a subtraction, a per-frame median over a quarter of the rows, a clip, a 4-frame pooling, running
+sums by doubling (lengths rounded to powers of two: 8/16/32 pooled columns, 64/128 frames) over the low
+rows, and slice additions for the contours and pulses, on the ~309 x 257 cells of a 5 s clip (nfft 4096,
+75 % overlap): ~0.45 ms on a shared core, as before the pulse detector was added (bench/detect.py
+measures it). The per-file floor costs a sparse set of FFTs (two frames per second) and two medians
+and a percentile per 10 s block.
 
 `floor_levels` reuses the same floor for the optional "floor" contrast of the images: subtracting it
 before the colour map, as PAMGuard's spectrogram noise reduction does, shows calls against an even
@@ -75,6 +88,9 @@ SIDE_SECONDS = 60.0
 STEP_SECONDS = 10.0
 """The floor is computed every this many seconds; a clip takes the nearest."""
 MIN_FRAMES = 24
+EDGE_FRAMES = 8
+"""A side of the floor cut short by the file's edge (or a gap) still counts from 4 s (8 frames): a line that
+starts or stops within a minute of the edge is otherwise seen from one side only, and scores as a loud call."""
 LOCAL_SECONDS = 20.0
 """Half-width of the local look at the floor: a line that holds +-20 s around a clip is steady (a ship at its
 closest approach), a call (a blue whale's ~10 s, a fin whale's 1 s) fills less than a third of it."""
@@ -133,15 +149,18 @@ def file_floor(segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, r
         dbs.append(db)
     if not dbs:
         raise ValueError("no segment is long enough for a single spectrogram frame; the file has no floor")
-    t = np.concatenate(times)
-    d = np.concatenate(dbs)
+    return floor_from_frames(np.concatenate(times), np.concatenate(dbs))
+
+
+def floor_from_frames(t: np.ndarray, d: np.ndarray) -> Floor:
+    """The floor from a file's sparse frames: `t` seconds since midnight (ascending), `d` their dB rows."""
     centres = np.arange(t.min() + STEP_SECONDS / 2, t.max() + STEP_SECONDS / 2, STEP_SECONDS)
     rows = np.empty((len(centres), d.shape[1]), dtype=np.float32)
     for i, c in enumerate(centres):
         # the higher of the minute before and the minute after: a ship's tone is in the floor from the
         # moment it starts (the minute after holds it) until it ends (the minute before holds it)
         before, mid, after = np.searchsorted(t, [c - SIDE_SECONDS, c, c + SIDE_SECONDS])
-        sides = [np.median(d[a:b], axis=0) for a, b in ((before, mid), (mid, after)) if b - a >= MIN_FRAMES]
+        sides = [np.median(d[a:b], axis=0) for a, b in ((before, mid), (mid, after)) if b - a >= EDGE_FRAMES]
         # and a line steady through the +-20 s around (a ship's closest approach, which the minutes on
         # either side hold weaker) is floor too; a call fills too little of those 40 s to move their 30th percentile
         a, b = np.searchsorted(t, [c - LOCAL_SECONDS, c + LOCAL_SECONDS])
@@ -157,16 +176,20 @@ SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
 """Contours searched: straight sweeps this fast, up and down (humpback units fit between); a steady
 frequency counts only over TONE_SECONDS, since a quarter second of one is what two ships' lines beating
 in one bin also make."""
-CONTOUR_SECONDS = 0.25
+CONTOUR_SECONDS = 0.375
 TONE_SECONDS = 0.5
 LOW_HZ = 520.0
 """The low band, where fin, blue and minke whales call, is searched at full resolution for power."""
 LOW_BOXES = ((45.0, 0.5), (45.0, 1.0), (45.0, 2.0), (200.0, 1.0), (200.0, 2.0))
 """(Hz, s) boxes of power over the floor in the low band: fin pulses and blue tones (3 bins, 0.5-2 s; a call
 cut by the window's edge keeps 0.5 s), pulse trains with their gaps (minke) and fast low sweeps (200 Hz)."""
-TRAIN_HZ, TRAIN_SECONDS = 200.0, (1.0, 2.0)
-TRAIN_DB = 2.0
-"""A 200 Hz band's mean of the positive excess over 64 ms counts above this: noise seldom reaches it, a pulse does."""
+PULSE_SLOPE_HZ_PER_S = -1700.0
+PULSE_SECONDS, PULSE_HZ = 0.064, 47.0
+"""A short down-sweeping pulse (minke: 300 -> 100 Hz in 0.12 s) as the spectrogram draws it: a diagonal of ~4 frames
+(the 64 ms window blurs the rest) and 3 bins wide, found at full time resolution (pooling would blur it away)."""
+PULSE_DB = 4.0
+"""A pulse's mean excess counts above this: a 6 dB pulse reaches it, noise on ~12 cells seldom does."""
+TRAIN_SECONDS = (1.0, 2.0)
 BROADBAND_SECONDS = 0.5
 CLICK_DB = 3.0
 """A frame whose median over frequency stands this far above its neighbours' is a click: every frequency
@@ -182,9 +205,15 @@ class _Kernels:
     tone: int
     low_rows: int
     boxes: tuple[tuple[int, int], ...]
-    train_rows: int
+    pulse_offsets: tuple[int, ...]
+    pulse_rows: int
     trains: tuple[int, ...]
     broadband: int
+
+
+def _pow2(x: float) -> int:
+    """The power of two nearest to `x` (at least 1): window sums of such lengths double up (`_doublings`)."""
+    return 1 << max(0, int(round(np.log2(max(x, 1.0)))))
 
 
 @lru_cache(maxsize=8)
@@ -198,11 +227,13 @@ def _kernels(rs: RenderSettings, rate: int, cols: int) -> _Kernels:
     offsets = tuple(tuple(int(round(s * dt / df * j)) for j in range(contour)) for s in SLOPES_HZ_PER_S)
     return _Kernels(
         pool, offsets,
-        contour=contour, tone=max(1, int(round(TONE_SECONDS / dt))),
+        contour=contour, tone=_pow2(TONE_SECONDS / dt),
         low_rows=max(1, int(round((LOW_HZ - rs.fmin) / df))),
-        boxes=tuple((max(1, int(round(hz / df))), max(1, int(round(sec / dt)))) for hz, sec in LOW_BOXES),
-        train_rows=max(1, int(round(TRAIN_HZ / df))),
-        trains=tuple(max(1, int(round(sec / dt))) for sec in TRAIN_SECONDS),
+        boxes=tuple((max(1, int(round(hz / df))), _pow2(sec / dt)) for hz, sec in LOW_BOXES),
+        pulse_offsets=tuple(int(round(-PULSE_SLOPE_HZ_PER_S * hop / df * j))
+                            for j in range(max(1, int(round(PULSE_SECONDS / hop))))),
+        pulse_rows=max(1, int(round(PULSE_HZ / df))),
+        trains=tuple(_pow2(sec / hop) for sec in TRAIN_SECONDS),
         broadband=max(3, int(round(BROADBAND_SECONDS / hop)) | 1),
     )
 
@@ -224,50 +255,89 @@ def _over_floor(db: np.ndarray, floor: np.ndarray, k: _Kernels, dc: bool) -> np.
 
 
 def _responses(z: np.ndarray, k: _Kernels) -> np.ndarray:
-    """Each detector's best value on the clip: low-band boxes, sheared contours, a steady tone."""
+    """Each detector's best value on the clip: low-band boxes, pulse trains, sheared contours, a low steady tone."""
     R = z.shape[0]
     T = z.shape[1] // k.pool
-    c = np.clip(z[:, : T * k.pool].T, CLIP_LOW, CLIP_HIGH)  # frames x rows: the pool sums whole rows of memory
-    p = c[:: k.pool].copy()
+    np.clip(z, CLIP_LOW, CLIP_HIGH, out=z)  # in place: `z` is `_over_floor`'s own array
+    p = z[:, 0 : T * k.pool : k.pool].copy()
     for i in range(1, k.pool):
-        p += c[i :: k.pool]
-    p = np.ascontiguousarray(p.T) * np.float32(1 / k.pool)
+        p += z[:, i : T * k.pool : k.pool]
+    p *= np.float32(1 / k.pool)
     out = []
     # the low band: mean dB over the floor in boxes of a call's extent (fin, blue, minke), by a summed-area table
     low = p[-min(k.low_rows, R) :]
-    cs = np.zeros((low.shape[0] + 1, T + 1), dtype=np.float32)
-    cs[1:, 1:] = low.cumsum(axis=0).cumsum(axis=1)
-    for rows_, cols_ in k.boxes:
-        r, c = min(rows_, low.shape[0]), min(cols_, T)
-        box = cs[r:, c:] - cs[:-r, c:] - cs[r:, :-c] + cs[:-r, :-c]
-        out.append(float(box.max()) / (r * c))
-    # pulse trains (minke): a 200 Hz band's mean, counted only where it rises above what noise reaches, summed
-    # over 1 and 2 s: short pulses with gaps between them add up, instead of being diluted by the gaps
-    r = min(k.train_rows, low.shape[0])
     rows_cs = np.zeros((low.shape[0] + 1, T), dtype=np.float32)
-    np.cumsum(np.maximum(low, 0.0), axis=0, out=rows_cs[1:])  # rows a line holds (below 0 dB) do not pull down
-    band = np.maximum((rows_cs[r:] - rows_cs[:-r]) * np.float32(1 / r) - TRAIN_DB, 0.0)
-    run = np.zeros((band.shape[0], T + 1), dtype=np.float32)
-    np.cumsum(band, axis=1, out=run[:, 1:])
-    for cols_ in k.trains:
-        c = min(cols_, T)
-        out.append(float((run[:, c:] - run[:, :-c]).max()) / c)
-    # the whole band: contours of sweeps (humpback) and steady tones
+    np.cumsum(low, axis=0, out=rows_cs[1:])
+    for rows_ in sorted({r for r, _ in k.boxes}):
+        r = min(rows_, low.shape[0])
+        sums = _doublings(rows_cs[r:] - rows_cs[:-r], max(c for rr, c in k.boxes if rr == rows_))
+        for rr, cols_ in k.boxes:
+            if rr == rows_:
+                c = min(cols_, T)
+                out.append((float(sums[c].max()) if c in sums else 0.0) / (r * c))
+    # pulse trains (minke): each short down-sweep's mean excess along its diagonal, at full time resolution,
+    # counted above PULSE_DB and summed over 1 and 2 s, so that pulses add up instead of being diluted by their gaps
+    q = z[-min(k.low_rows, R) :]
+    span, L = k.pulse_offsets[-1], len(k.pulse_offsets)
+    n_r, n_t = q.shape[0] - span, q.shape[1] - L + 1
+    if n_r >= k.pulse_rows and n_t >= 1:
+        diag = q[:n_r, :n_t].copy()
+        for j in range(1, L):
+            o = k.pulse_offsets[j]
+            diag += q[o : o + n_r, j : j + n_t]
+        rows_cs = np.zeros((n_r + 1, n_t), dtype=np.float32)
+        np.cumsum(diag, axis=0, out=rows_cs[1:])
+        w = k.pulse_rows
+        pulse = np.maximum((rows_cs[w:] - rows_cs[:-w]) * np.float32(1 / (w * L)) - PULSE_DB, 0.0)
+        sums = _doublings(pulse, max(k.trains))
+        for cols_ in k.trains:
+            out.append(float(sums[cols_].max()) / cols_ if cols_ in sums else 0.0)
+    else:
+        out.extend(0.0 for _ in k.trains)
+    # the whole band: contours of sweeps (humpback)
     L = min(k.contour, T)
     for offs in k.offsets:
         lo, hi = max(0, -min(offs)), R - max(0, max(offs))
         if hi <= lo:
             out.append(0.0)
             continue
-        acc = p[lo:hi, : T - L + 1].copy()
-        for j in range(1, L):
-            acc += p[lo + offs[j] : hi + offs[j], j : T - L + 1 + j]
-        out.append(float(acc.max()) / L)
-    n = min(k.tone, T)
-    run = np.zeros((R, T + 1), dtype=np.float32)
-    np.cumsum(p, axis=1, out=run[:, 1:])
-    out.append(float((run[:, n:] - run[:, :-n]).max()) / n)
+        out.append(float(_contour(p, offs[:L], lo, hi).max()) / L)
+    n = k.tone  # steady tones in the low band (fin, blue)
+    sums = _doublings(low, n)
+    out.append(float(sums[n].max()) / n if n in sums else 0.0)
     return np.asarray(out)
+
+
+def _doublings(a: np.ndarray, n: int) -> dict[int, np.ndarray]:
+    """Sums of 1, 2, 4, ... up to `n` (a power of two) consecutive columns of `a`, each from the one before by
+    one addition: a cumulative sum along rows of memory costs several times more. Lengths the clip is too
+    short for are left out."""
+    out = {1: a}
+    w = 1
+    while w < n and 2 * w <= a.shape[1]:
+        a = a[:, :-w] + a[:, w:]
+        w *= 2
+        out[w] = a
+    return out
+
+
+def _contour(p: np.ndarray, offs: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
+    """Sums of `p` along straight contours (row offset `offs[j]` at column j) starting at rows lo..hi-1.
+
+    A straight contour of even length is its first half plus that half moved on: 3 additions instead of 5.
+    """
+    L, T = len(offs), p.shape[1]
+    h = L // 2
+    if L % 2 == 0 and h > 1 and all(o == j * offs[1] for j, o in enumerate(offs)):
+        s = offs[h]
+        hlo = lo + min(0, s)
+        half = _contour(p, offs[:h], hlo, hi + max(0, s))
+        a, b = lo - hlo, lo - hlo + s
+        return half[a : a + hi - lo, : T - L + 1] + half[b : b + hi - lo, h : h + T - L + 1]
+    acc = p[lo:hi, : T - L + 1].copy()
+    for j in range(1, L):
+        acc += p[lo + offs[j] : hi + offs[j], j : T - L + 1 + j]
+    return acc
 
 
 CALIBRATION_SECONDS = 150
