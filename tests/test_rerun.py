@@ -18,6 +18,7 @@ from whaledr_core.fileclips import process_file
 from whaledr_core.naming import clip_key, day_manifest_key, day_prefix
 from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import downloads_to_drop, plan_rerun
+from whaledr_core.score import SCORE_VERSION
 from whaledr_core.sinks import LocalSink
 
 from conftest import DAY, RATE, mseed_name, write_mseed
@@ -79,6 +80,15 @@ def test_overwrite_redoes_everything_and_other_settings_reuse_nothing(tmp_path):
     rerun = plan_rerun(plan, daymanifest.read(sink, H.node, DAY), sink.keys(day_prefix(sink.prefix, H.node, DAY)),
                        sink.prefix, H.node, CS, other)
     assert rerun.reused == {} and len(rerun.todo) == 2
+
+
+def test_scores_of_another_detector_version_are_made_again_but_its_stored_clips_are_kept(tmp_path):
+    plan, sink, record = a_finished_day(tmp_path)
+    assert record["settings"]["score_version"] == SCORE_VERSION
+    older = {**record, "settings": {k: v for k, v in record["settings"].items() if k != "score_version"}}
+    sink.put(day_manifest_key(sink.prefix, H.node, DAY), daymanifest.dumps(older), "application/json")
+    rerun = rerun_of(plan, sink)  # a manifest from before the version was recorded: its scores are another scale
+    assert rerun.reused == {} and all(len(d) == 4 for d in rerun.done.values())
 
 
 def test_a_damaged_day_manifest_only_costs_the_shortcut(tmp_path):

@@ -25,6 +25,7 @@ from .naming import day_manifest_key, day_prefix
 from .overview import overview_png
 from .publish import ALL, PUBLISHED
 from .render import RenderSettings
+from .score import SCORE_VERSION
 from .sinks import Sink
 
 SCHEMA = 1
@@ -36,7 +37,7 @@ def _iso(t: dt.datetime) -> str:
 
 
 def settings_record(clip_settings: ClipSettings, render_settings: RenderSettings) -> dict[str, Any]:
-    return {"clips": asdict(clip_settings), "render": asdict(render_settings)}
+    return {"clips": asdict(clip_settings), "render": asdict(render_settings), "score_version": SCORE_VERSION}
 
 
 def build(

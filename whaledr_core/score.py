@@ -170,6 +170,12 @@ def floor_from_frames(t: np.ndarray, d: np.ndarray) -> Floor:
     return Floor(centres, rows)
 
 
+SCORE_VERSION = 2
+"""The scale of the scores: raised whenever the detector changes what a score means. A day manifest
+records it with its settings, so a rerun rescores the files of a manifest made by another version
+(reusing them would rank two scales against each other); their stored clips are not made again."""
+
+
 POOL_SECONDS = 0.064
 """Frames are averaged in time to about this (4 frames at nfft 4096, 75 % overlap) before the contour search."""
 SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
