@@ -156,11 +156,18 @@ def floor_from_frames(t: np.ndarray, d: np.ndarray) -> Floor:
     """The floor from a file's sparse frames: `t` seconds since midnight (ascending), `d` their dB rows."""
     centres = np.arange(t.min() + STEP_SECONDS / 2, t.max() + STEP_SECONDS / 2, STEP_SECONDS)
     rows = np.empty((len(centres), d.shape[1]), dtype=np.float32)
+    medians: dict[tuple[int, int], np.ndarray] = {}  # a minute after one centre is the minute before another
+
+    def median(a: int, b: int) -> np.ndarray:
+        if (a, b) not in medians:
+            medians[a, b] = np.median(d[a:b], axis=0)
+        return medians[a, b]
+
     for i, c in enumerate(centres):
         # the higher of the minute before and the minute after: a ship's tone is in the floor from the
         # moment it starts (the minute after holds it) until it ends (the minute before holds it)
         before, mid, after = np.searchsorted(t, [c - SIDE_SECONDS, c, c + SIDE_SECONDS])
-        sides = [np.median(d[a:b], axis=0) for a, b in ((before, mid), (mid, after)) if b - a >= EDGE_FRAMES]
+        sides = [median(a, b) for a, b in ((before, mid), (mid, after)) if b - a >= EDGE_FRAMES]
         # and a line steady through the +-20 s around (a ship's closest approach, which the minutes on
         # either side hold weaker) is floor too; a call fills too little of those 40 s to move their 30th percentile
         a, b = np.searchsorted(t, [c - LOCAL_SECONDS, c + LOCAL_SECONDS])
