@@ -20,7 +20,7 @@ from whaledr_core import appmanifest, daymanifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
 from whaledr_core.clips import ClipSettings, FileUnit, Skip
 from whaledr_core.fetch import default_cache
-from whaledr_core.fileclips import FileResult, FileStatus, failed
+from whaledr_core.fileclips import FileResult, FileStatus, failed, with_first_pass
 from whaledr_core.naming import day_prefix
 from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun
@@ -98,9 +98,10 @@ def day_flow(
                         previous=previous)
     if choice.render:  # then encode and store the chosen windows, in the files that hold them
         log.info("storing %d chosen clips from %d files", sum(map(len, choice.render.values())), len(choice.render))
-        held = {r.name: frozenset(sid for sid, _, _ in r.clips) for r in results if r.name in choice.render}
-        results = [r for r in results if r.name not in choice.render] + work.run(
-            [u for u in plan.units if u.file.name in choice.render], choice.render, held, None)
+        scored = {r.name: r for r in results if r.name in choice.render}
+        held = {name: frozenset(sid for sid, _, _ in r.clips) for name, r in scored.items()}
+        second = work.run([u for u in plan.units if u.file.name in scored], choice.render, held, None, score_all=False)
+        results = [r for r in results if r.name not in scored] + [with_first_pass(r, scored[r.name]) for r in second]
     progress.finish()
 
     timings = {"list": listed - started, "process": time.perf_counter() - listed}
@@ -143,7 +144,8 @@ class _Work:
     workers: int | None
 
     def run(self, units: list[FileUnit], render_only: Mapping[str, frozenset[int] | None],
-            done: Mapping[str, frozenset[str]], progress: DayProgress | None) -> list[FileResult]:
+            done: Mapping[str, frozenset[str]], progress: DayProgress | None,
+            score_all: bool = True) -> list[FileResult]:
         results = []
         fetcher: ThreadPoolTaskRunner[Any]
         processors: ThreadPoolTaskRunner[Any]
@@ -156,7 +158,8 @@ class _Work:
             for u in units:
                 args: dict[str, Any] = dict(unit=u, day=self.day, node=self.node, output=self.output, cache=self.cache,
                                             clip_settings=self.clip_settings, render_settings=self.render_settings,
-                                            done=done[u.file.name], render_only=render_only[u.file.name])
+                                            done=done[u.file.name], render_only=render_only[u.file.name],
+                                            score_all=score_all)
                 if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
                     args["path"] = fetcher.submit(tasks.download,  # type: ignore[arg-type]  # Prefect's overloads
                                                   {"file": u.file, "cache": self.cache})

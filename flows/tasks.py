@@ -80,11 +80,12 @@ def process(
     done: frozenset[str],
     drop: bool = False,
     render_only: frozenset[int] | None = None,
+    score_all: bool = True,
 ) -> FileResult:
     """The file's clips, made on the day's worker processes (`flows.pool`), or here on a Dask worker;
     see `worker.process_here` for the arguments."""
     result = run_on_workers(partial(process_here, unit, path, day, node, output, cache, clip_settings,
-                                    render_settings, done, drop, render_only))
+                                    render_settings, done, drop, render_only, score_all))
     if result.next_missing:
         get_run_logger().warning("%s: the next file was not available for the window that runs into it: %s",
                                  unit.file.name, "; ".join(n for n in result.notes if n.startswith("next file"))

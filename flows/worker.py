@@ -32,10 +32,12 @@ def process_here(
     done: frozenset[str],
     drop: bool = False,
     render_only: frozenset[int] | None = None,
+    score_all: bool = True,
 ) -> FileResult:
     """Without `path` (on a Dask worker) the file is fetched here first, into this machine's cache,
     and with `drop` the downloads are deleted once the file is done. With `render_only`, only those
-    windows are encoded and stored (the others are scored only)."""
+    windows are encoded and stored (the others are scored only, or with `score_all` False not at all:
+    a second pass)."""
     nxt = unit.next_file
     cache = cache or str(fetch.default_cache())
     used: list[str] = []
@@ -58,7 +60,7 @@ def process_here(
             return None
 
     result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), clip_settings,
-                          render_settings, done, render_only)
+                          render_settings, done, render_only, score_all)
     result.notes += notes
     if drop and result.status == FileStatus.OK and fetch.is_remote(unit.file.url):  # never a folder source's own files
         for p in used:

@@ -14,7 +14,7 @@ import pytest
 from whaledr_core import appmanifest, daymanifest, events, listing
 from whaledr_core.catalog import get_hydrophone
 from whaledr_core.clips import ClipSettings, plan_day
-from whaledr_core.fileclips import NOT_STORED, FileResult, process_file
+from whaledr_core.fileclips import NOT_STORED, FileResult, process_file, with_first_pass
 from whaledr_core.naming import day_manifest_key, day_prefix
 from whaledr_core.publish import PUBLISHED, parse_budget
 from whaledr_core.render import RenderSettings
@@ -62,16 +62,18 @@ def run_day(mirror: Path, out: Path, publish: str, store_all: bool = False, over
     budget = parse_budget(publish)
     first = frozenset[int]() if not budget.is_all and not store_all else None
 
-    def process(units, render_only, done) -> list[FileResult]:
+    def process(units, render_only, done, score_all=True) -> list[FileResult]:
         return [process_file(u, u.file.url, None, DAY, H.node, sink, CS, RS, done[u.file.name],
-                             render_only[u.file.name]) for u in units]
+                             render_only[u.file.name], score_all) for u in units]
 
     results = list(rerun.reused.values()) + process(rerun.todo, dict.fromkeys(rerun.done, first), rerun.done)
     choice = choose_day(results, budget, store_all, node=H.node, day=DAY, previous=previous)
     if choice.render:
-        held = {r.name: frozenset(sid for sid, _, _ in r.clips) for r in results if r.name in choice.render}
-        results = [r for r in results if r.name not in choice.render] + process(
-            [u for u in plan.units if u.file.name in choice.render], choice.render, held)
+        scored = {r.name: r for r in results if r.name in choice.render}
+        held = {name: frozenset(sid for sid, _, _ in r.clips) for name, r in scored.items()}
+        second = process([u for u in plan.units if u.file.name in scored], choice.render, held, score_all=False)
+        assert all(set(r.scores) <= choice.render[r.name] for r in second)  # it drew only what it stores
+        results = [r for r in results if r.name not in scored] + [with_first_pass(r, scored[r.name]) for r in second]
     record = daymanifest.build(hydrophone=H, day=DAY, source=str(mirror), folder=None, plan=plan, results=results,
                                clip_settings=CS, render_settings=RS, timings={}, reasons=choice.reasons,
                                budget=publish, store="all" if store_all else "published")

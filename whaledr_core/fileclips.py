@@ -124,12 +124,15 @@ def process_file(
     render_settings: RenderSettings,
     done: Set[str] = frozenset(),
     render_only: Set[int] | None = None,
+    score_all: bool = True,
 ) -> FileResult:
     """Clips for the windows `unit` owns, except the IDs in `done` (already stored).
 
     With `render_only`, a window outside it that is not in `done` is scored but neither encoded nor
     stored: it is skipped as NOT_STORED. That is the first pass of a day with a top budget, which
-    must see every score before it knows which windows to encode.
+    must see every score before it knows which windows to encode. Its second pass sets `score_all`
+    False: then only the windows it encodes are drawn and scored (the first pass has the others'
+    scores, `with_first_pass`), and the file's decode is all it costs again.
 
     `next_path` gives the next file's local path; it is called only when a window runs into that
     file, since fetching it may mean a download. A clip is listed in the result only once both its
@@ -172,7 +175,8 @@ def process_file(
     spent = {"image": 0.0, "wav": 0.0, "write": 0.0, "score": 0.0}
     image = render_settings.image
     t = time.perf_counter()
-    floor = _floor(data.segments, render_settings, clip_settings)
+    needs_floor = score_all or render_settings.db_policy == "floor"
+    floor = _floor(data.segments, render_settings, clip_settings) if needs_floor else None
     spent["score"] += time.perf_counter() - t
 
     def score(k: int, db) -> None:
@@ -187,13 +191,20 @@ def process_file(
         for w in cut(unit, data, clip_settings, load_next if unit.next_file is not None else None):
             if w.reason is not None:
                 r.skipped.append((w.k, w.reason, round(w.coverage, 6)))
-                if w.reason == Skip.SHORT:  # some data: scored too, its gaps filled with the mean as a clip's are
+                if w.reason == Skip.SHORT and score_all:  # some data: scored too, gaps mean-filled as a clip's are
                     part, _ = gather(data.segments, w.k * clip_settings.window, (w.k + 1) * clip_settings.window)
                     if part is not None:
                         score(w.k, spectrogram_db(part, render_settings, clip_settings.sample_rate))
                 continue
             sid, samples = ids[w.k], w.samples
             assert samples is not None  # a window without a reason is a clip, which has its samples
+            if not score_all and render_only is not None and w.k not in render_only:  # the first pass scored it
+                if sid in done:
+                    r.present += 1
+                    r.clips.append((sid, w.k, round(w.coverage, 6)))
+                else:
+                    r.skipped.append((w.k, NOT_STORED, round(w.coverage, 6)))
+                continue
             t = time.perf_counter()
             db = spectrogram_db(samples, render_settings, clip_settings.sample_rate)
             spent["image"] += time.perf_counter() - t
@@ -234,6 +245,13 @@ def process_file(
     r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
     r.peak_rss_mib = peak_rss_mib()
     return r
+
+
+def with_first_pass(second: FileResult, first: FileResult) -> FileResult:
+    """A second pass's result (`score_all` False) with the scores and overview columns of the first."""
+    second.scores = {**first.scores, **second.scores}
+    second.columns = {**first.columns, **second.columns}
+    return second
 
 
 def _levels(db, k: int, floor: Floor | None, render_settings: RenderSettings, clip_settings: ClipSettings):
