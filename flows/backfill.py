@@ -160,6 +160,8 @@ class DayParameters:
     selection: Selection
     overwrite: bool
     dask_address: str | None
+    workers: int | None = None
+    """Each day run's worker processes; None: one per CPU of the machine that runs it."""
 
     def as_dict(self) -> dict:
         """As JSON-ready parameters of a day run (and of its idempotency key)."""
