@@ -155,10 +155,11 @@ def budget_for(windows: int) -> str:
 
 
 def profile(work: Path, mirrors: dict[int, Path], workers: int, stage_core: float, flow_core: float) -> dict:
-    """py-spy's breakdown of the stage path and of the flow into the same parts, ms of core time per clip."""
+    """py-spy's breakdown of the stage path and of the flow into the same parts, ms of core time per clip,
+    and the raw samples of each part in each run (`samples`: on a few files the difference is noise)."""
     env = {**os.environ, "PREFECT_HOME": str(work / "prefect-home")}
     env.pop("PREFECT_API_URL", None)
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict] = {}
     counts: dict[str, dict[int, tuple]] = {"stages": {}, "flow": {}}
     for n, mirror in mirrors.items():
         raw = work / f"stages-{n}.txt"
@@ -179,6 +180,7 @@ def profile(work: Path, mirrors: dict[int, Path], workers: int, stage_core: floa
     for path, core in (("stages", stage_core), ("flow", flow_core)):
         (small, c_small), (large, c_large) = (counts[path][n] for n in sorted(counts[path]))
         out[path] = parts.per_clip(small, large, c_large - c_small, core)
+    out["samples"] = {f"{path} {n}": dict(c) for path, by_n in counts.items() for n, (c, _) in by_n.items()}
     return out
 
 

@@ -31,9 +31,11 @@ def test_bench_runs_small_and_large_and_breaks_both_paths_down_into_the_same_par
         assert budget["published"] == top + random and budget["windows"] == runs[f"flow {n}"]["windows"] == 60 * n
         assert budget["stored_bytes"] < runs[f"flow {n}"]["stored_bytes"]
     named = {name for name, _ in parts.PARTS} | {parts.SERVER, parts.ORCHESTRATION, parts.OTHER}
-    for path in ("stages", "flow"):
+    for path in ("stages", "flow"):  # on 2 and 3 files the steady-state difference is noise: look at the samples
         assert set(result["parts_ms_per_clip"][path]) <= named
-        assert {"decode", "spectrogram", "image encode"} <= set(result["parts_ms_per_clip"][path])
+        sampled = result["parts_ms_per_clip"]["samples"][f"{path} 3"]
+        assert set(sampled) <= named and all(sampled[p] > 0 for p in ("decode", "spectrogram", "image encode"))
+    assert parts.SERVER in result["parts_ms_per_clip"]["samples"]["flow 3"]
     figures = result["figures"]
     assert result["original"]["clips"] == 1 and figures["original_core_s_per_clip"] > 0
     assert 0 < figures["peak_worker_rss_mib"] < 24 * 1024 and figures["largest_process_rss_mib"] > 0
