@@ -45,6 +45,8 @@ Store = Annotated[str, typer.Option(
     help="published: with a top budget, store only the published clips (the rest are scored, not encoded); "
          "all: store every clip too.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
+Workers = Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")]
+Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")]
 
 DEFAULT_OUT = Path("whaledr-out")
 DEFAULT_PUBLISH, DEFAULT_STORE = "all", "published"  # as flows.params.Selection's, which a test holds them to

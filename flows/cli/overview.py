@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,8 +17,8 @@ def overview(
     source: o.Source = None,
     out: o.Out = o.DEFAULT_OUT,
     s3_block: o.S3Block = None,
-    cache: Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")] = None,
+    cache: o.Cache = None,
+    workers: o.Workers = None,
 ) -> None:
     """Make {node}/{YYYY_MM_DD}/overview.png again from the day manifest and the day's files: the
     columns are computed again from the files (nothing encoded, nothing stored), the scores and

@@ -29,9 +29,9 @@ def run(
     public_read: o.PublicRead = False,
     cache_control: o.CacheControl = None,
     clip_seconds: Annotated[int, typer.Option(help="Clip length in seconds; must divide a day.")] = _C.clip_seconds,
-    workers: Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")] = None,
+    workers: o.Workers = None,
     overwrite: o.Overwrite = False,
-    cache: Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")] = None,
+    cache: o.Cache = None,
     keep_downloads: Annotated[bool, typer.Option(help="Keep a finished day's downloads in the cache.")] = False,
     nfft: Annotated[int, typer.Option(help="FFT length.")] = _R.nfft,
     overlap: Annotated[float, typer.Option(help="FFT window overlap, 0-1.")] = _R.overlap,
@@ -93,7 +93,7 @@ def run(
 def demo(
     directory: Annotated[Path, typer.Option(help="Where the mirror and the output go.")] = Path("whaledr-demo"),
     files: Annotated[int, typer.Option(help="5-minute files in the demo day.")] = 6,
-    workers: Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")] = None,
+    workers: o.Workers = None,
 ) -> None:
     """The whole pipeline with no internet: a synthetic day served over loopback HTTP, to a local folder."""
     from whaledr_core.catalog import DEFAULT_HYDROPHONES, get_hydrophone
