@@ -198,24 +198,21 @@ def process_file(
                 continue
             sid, samples = ids[w.k], w.samples
             assert samples is not None  # a window without a reason is a clip, which has its samples
-            if not score_all and render_only is not None and w.k not in render_only:  # the first pass scored it
-                if sid in done:
-                    r.present += 1
-                    r.clips.append((sid, w.k, round(w.coverage, 6)))
-                else:
-                    r.skipped.append((w.k, NOT_STORED, round(w.coverage, 6)))
-                continue
-            t = time.perf_counter()
-            db = spectrogram_db(samples, render_settings, clip_settings.sample_rate)
-            spent["image"] += time.perf_counter() - t
-            score(w.k, db)
+            stored = render_only is None or w.k in render_only
+            db = None
+            if score_all or stored:  # a second pass leaves the windows it does not store: the first scored them
+                t = time.perf_counter()
+                db = spectrogram_db(samples, render_settings, clip_settings.sample_rate)
+                spent["image"] += time.perf_counter() - t
+                score(w.k, db)
             if sid in done:
                 r.present += 1
                 r.clips.append((sid, w.k, round(w.coverage, 6)))
                 continue
-            if render_only is not None and w.k not in render_only:
+            if not stored:
                 r.skipped.append((w.k, NOT_STORED, round(w.coverage, 6)))
                 continue
+            assert db is not None  # a window to store was drawn above
             t = time.perf_counter()
             levels = _levels(db, w.k, floor, render_settings, clip_settings)
             picture = encode_image(levels, render_settings, clip_settings.sample_rate, clip_settings.clip_seconds)
