@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -29,7 +28,7 @@ from . import tasks
 from .app import check_target
 from .failures import ExpectedFailure, one_line_failures
 from .params import STORE_ALL, App, Downloads, Output, Rendering, Selection
-from .pool import worker_pool
+from .pool import worker_count, worker_pool
 from .progress import DayProgress
 
 
@@ -150,7 +149,7 @@ class _Work:
         fetcher: ThreadPoolTaskRunner[Any]
         processors: ThreadPoolTaskRunner[Any]
         local = self.dask_address is None
-        threads = 2 * (self.workers or os.cpu_count() or 1)
+        threads = 2 * worker_count(self.workers)
         with ThreadPoolTaskRunner(max_workers=self.downloads.concurrency) as fetcher, \
                 worker_pool(self.workers) if local else nullcontext(), \
                 ThreadPoolTaskRunner(max_workers=threads) as processors, _processing(self.dask_address) as dask:

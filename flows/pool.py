@@ -23,6 +23,11 @@ T = TypeVar("T")
 _current: WorkerPool | None = None
 
 
+def worker_count(workers: int | None) -> int:
+    """The pool's size: `workers`, or one per CPU."""
+    return workers or os.cpu_count() or 1
+
+
 class WorkerPool:
     """A spawned process pool that replaces itself when a worker dies (killed, or out of memory).
 
@@ -31,7 +36,7 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = worker_count(workers)
         self._lock = threading.Lock()
         self._executor = self._new()
 
