@@ -95,13 +95,19 @@ def child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def flow(source: str, out: Path, home: Path, cache: Path, workers: int, extra: tuple[str, ...] = ()) -> dict:
-    """`whaledr run` as a user runs it: its core time (every process, reaped), wall time and memory."""
+def whaledr_run(source: str, out: Path, home: Path, cache: Path, workers: int,
+                extra: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of `whaledr run` into an empty `out`, with its own Prefect home."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PREFECT_HOME": str(home)}
-    env.pop("PREFECT_API_URL", None)
-    cmd = [sys.executable, "-m", "flows.cli", "run", DAY.isoformat(), "--hydrophone", NODE, "--source", source,
-           "--out", str(out), "--workers", str(workers), "--cache", str(cache), *extra]
+    env.pop("PREFECT_API_URL", None)  # a private server for the run, as a user's plain `whaledr run` starts
+    return [sys.executable, "-m", "flows.cli", "run", DAY.isoformat(), "--hydrophone", NODE, "--source", source,
+            "--out", str(out), "--workers", str(workers), "--cache", str(cache), *extra], env
+
+
+def flow(source: str, out: Path, home: Path, cache: Path, workers: int, extra: tuple[str, ...] = ()) -> dict:
+    """`whaledr run` as a user runs it: its core time (every process, reaped), wall time and memory."""
+    cmd, env = whaledr_run(source, out, home, cache, workers, extra)
     tree, cpu0, t0 = Tree(), child_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     while proc.poll() is None:
@@ -157,12 +163,11 @@ def budget_for(windows: int) -> str:
 def profile(work: Path, mirrors: dict[int, Path], workers: int, stage_core: float, flow_core: float) -> dict:
     """py-spy's breakdown of the stage path and of the flow into the same parts, ms of core time per clip,
     and the raw samples of each part in each run (`samples`: on a few files the difference is noise)."""
-    env = {**os.environ, "PREFECT_HOME": str(work / "prefect-home")}
-    env.pop("PREFECT_API_URL", None)
     out: dict[str, dict] = {}
     counts: dict[str, dict[int, tuple]] = {"stages": {}, "flow": {}}
     for n, mirror in mirrors.items():
         raw = work / f"stages-{n}.txt"
+        cmd, env = whaledr_run(str(mirror), work / f"spy-flow-{n}", work / "prefect-home", work / "cache", workers)
         r = parts.record([sys.executable, "-m", "bench.stages", str(mirror), str(n), str(work / f"spy-stages-{n}")],
                          raw, env, ROOT)
         said = [line for line in r.stdout.splitlines() if line.startswith("{")]  # py-spy talks on stdout too
@@ -170,10 +175,7 @@ def profile(work: Path, mirrors: dict[int, Path], workers: int, stage_core: floa
             raise SystemExit(f"bench.stages under py-spy failed:\n{r.stdout}\n{r.stderr}")
         counts["stages"][n] = (parts.samples(raw), json.loads(said[-1])["clips"])
         raw = work / f"flow-{n}.txt"
-        shutil.rmtree(work / f"spy-flow-{n}", ignore_errors=True)
-        r = parts.record([sys.executable, "-m", "flows.cli", "run", DAY.isoformat(), "--hydrophone", NODE,
-                          "--source", str(mirror), "--out", str(work / f"spy-flow-{n}"), "--workers", str(workers),
-                          "--cache", str(work / "cache")], raw, env, ROOT)
+        r = parts.record(cmd, raw, env, ROOT)
         if r.returncode != 0:
             raise SystemExit(f"whaledr run under py-spy failed:\n{r.stderr}")
         counts["flow"][n] = (parts.samples(raw), n * 60)
