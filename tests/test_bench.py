@@ -45,6 +45,9 @@ def test_bench_runs_small_and_large_and_breaks_both_paths_down_into_the_same_par
 
 
 def test_a_sample_goes_to_the_first_part_one_of_its_frames_names_and_waits_are_dropped(tmp_path):
+    # lines in the form py-spy 0.4.3 writes with `record --format raw --subprocesses` (one per distinct stack:
+    # process "PID:cmdline" frames from the parent down, then "function (file:line)" frames, then a count),
+    # as in the runs of bench.run on this project's machine
     raw = tmp_path / "raw.txt"
     worker = 'process 1:"python -m flows.cli run";process 2:"python -c from multiprocessing.spawn import spawn_main"'
     server = 'process 1:"python -m flows.cli run";process 3:"python -m uvicorn --app-dir x prefect.server.api"'
