@@ -18,7 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from whaledr_core import appmanifest, daymanifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
 from whaledr_core.clips import ClipSettings, FileUnit, Skip
-from whaledr_core.fetch import default_cache
+from whaledr_core.fetch import default_cache, is_remote
 from whaledr_core.fileclips import FileResult, FileStatus, failed, with_first_pass
 from whaledr_core.naming import day_prefix
 from whaledr_core.render import RenderSettings
@@ -30,6 +30,7 @@ from .failures import ExpectedFailure, one_line_failures
 from .params import STORE_ALL, App, Downloads, Output, Rendering, Selection
 from .pool import worker_count, worker_pool
 from .progress import DayProgress
+from .worker import local_path
 
 
 class DayIncomplete(ExpectedFailure):
@@ -159,7 +160,10 @@ class _Work:
                                             clip_settings=self.clip_settings, render_settings=self.render_settings,
                                             done=done[u.file.name], render_only=render_only[u.file.name],
                                             score_all=score_all)
-                if dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
+                if dask is None and not is_remote(u.file.url):  # a folder's file is read where it lies
+                    args["path"] = local_path(u.file, self.cache)
+                    work[processors.submit(tasks.process, args)] = (u, None)  # type: ignore[arg-type]
+                elif dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
                     args["path"] = fetcher.submit(tasks.download,  # type: ignore[arg-type]  # Prefect's overloads
                                                   {"file": u.file, "cache": self.cache})
                     work[processors.submit(tasks.process, args)] = (u, args["path"])  # type: ignore[arg-type]

@@ -45,9 +45,23 @@ def test_day_flow_reports_progress_and_a_table(prefect_api, mirror_copy, tmp_pat
     # the Artifacts tab shows the description, not the figure: the description carries it
     assert progress[0].description == "LJ01D 2019-01-12: 3 of 3 files processed (100 %), 179 clips"
     names = [r.name.split(" ")[0] for r in runs]
-    assert (names.count("process"), names.count("download")) == (3, 3), names
+    # a folder's files are read where they lie: no download task runs for them
+    assert (names.count("process"), names.count("download")) == (3, 0), names
     assert sum(n.startswith("list-day") for n in names) == 1
     assert sum(n.startswith("write-day-manifest") for n in names) == 1
+    assert all(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
+
+
+def test_over_http_each_file_is_downloaded_by_its_own_task_then_processed(prefect_api, synth_mirror, static_server,
+                                                                           tmp_path):
+    server = static_server(synth_mirror)
+    state = day_flow(day=DAY, hydrophone="LJ01D", source=server.url, output=Output(folder=str(tmp_path / "out")),
+                     downloads=Downloads(cache=str(tmp_path / "cache")), workers=2, return_state=True)
+    assert state.is_completed() and state.result()["clips"] == 179
+    _, runs = asyncio.run(_artifacts(state.state_details.flow_run_id))
+    names = sorted(r.name for r in runs if r.name.split(" ")[0] in ("download", "process"))
+    files = sorted(p.name for p in synth_mirror.rglob("*.mseed"))
+    assert names == sorted([f"download {f}" for f in files] + [f"process {f}" for f in files]), names
     assert all(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
 
 

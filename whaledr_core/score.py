@@ -122,11 +122,14 @@ class Floor:
 
 
 def _frames_db(x: np.ndarray, rs: RenderSettings, rate: int, stride: int) -> np.ndarray:
-    """dB of frames every `stride` samples, with the clip spectrogram's window, bins and row order."""
-    xf = x.astype(np.float32)
-    xf -= xf.mean()
-    frames = np.lib.stride_tricks.sliding_window_view(xf, rs.nfft)[::stride]
-    spec = scipy.fft.rfft(frames * np.hanning(rs.nfft).astype(np.float32), axis=1)
+    """dB of frames every `stride` samples, with the clip spectrogram's window, bins and row order.
+
+    Only the frames are made floats (an eighth of a 64 kHz file at the default stride), and the mean
+    removed is theirs: the whole file's mean alone cost more than the frames' FFTs (10 ms against 5)."""
+    frames = np.lib.stride_tricks.sliding_window_view(x, rs.nfft)[::stride].astype(np.float32)
+    frames -= frames.mean()
+    frames *= np.hanning(rs.nfft).astype(np.float32)
+    spec = scipy.fft.rfft(frames, axis=1, overwrite_x=True)
     lo, hi = bins(rs, rate)
     band = spec[:, lo : hi + 1]
     power = band.real**2 + band.imag**2
