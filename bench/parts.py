@@ -56,13 +56,26 @@ def part(stack: str, process: str) -> str | None:
 def samples(raw: Path) -> collections.Counter[str]:
     """Samples per part in a py-spy raw file."""
     out: collections.Counter[str] = collections.Counter()
-    for line in raw.read_text().splitlines():
+    for line in _records(raw.read_text(errors="replace")):
         stack, _, count = line.rpartition(" ")
         processes = re.findall(r'process \d+:"([^"]*)"', stack)
         frames = ";".join(f for f in stack.split(";") if not f.startswith("process "))
         name = part(frames, processes[-1] if processes else "")
         if name is not None:
             out[name] += int(count)
+    return out
+
+
+def _records(text: str) -> list[str]:
+    """The lines of py-spy's raw output, each `stack count`. A process name or frame may hold a line
+    break (seen: a carriage return and a broken line in the Prefect server's name), so a line not
+    ending in a count is joined to the lines that follow it until one does."""
+    out, held = [], ""
+    for line in text.splitlines():
+        held += line
+        if held.rpartition(" ")[2].isdigit():
+            out.append(held)
+            held = ""
     return out
 
 
