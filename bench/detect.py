@@ -69,7 +69,10 @@ def score_file(samples: np.ndarray, t0: int, rs: RenderSettings, out: dict[int, 
 
 
 def counts(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x), -(2**31), 2**31 - 1).astype(np.int32)
+    """Samples as int32 counts, saturating. The clip is done in float64: in float32 the bound 2**31 - 1
+    rounds up to 2**31, so a 30 dB click over a ship line (5e9 on a 24-file day) cast to -2**31 with
+    "invalid value encountered in cast" instead of saturating."""
+    return np.clip(np.round(x.astype(np.float64)), -(2**31), 2**31 - 1).astype(np.int32)
 
 
 def situation(call: ev.Event, k: int, events: list[ev.Event]) -> str:

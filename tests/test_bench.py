@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import parts
@@ -68,3 +69,11 @@ def test_a_sample_goes_to_the_first_part_one_of_its_frames_names_and_waits_are_d
     large = small + small
     assert parts.per_clip(small, large, 10, 11) == {
         "spectrogram": 3.5, parts.SERVER: 4.5, parts.ORCHESTRATION: 1.5, "score": 1.0, "rest of process_file": 0.5}
+
+
+def test_the_detect_bench_saturates_counts_beyond_int32_instead_of_wrapping():
+    from bench.detect import counts
+
+    # float32, as the bench's days are: 2**31 - 1 is not a float32, and the old clip cast 5.2e9 to -2**31
+    x = np.array([5.19e9, -5e9, 2.5e9, 3.0, -2.6], np.float32)
+    assert counts(x).tolist() == [2**31 - 1, -(2**31), 2**31 - 1, 3, -3]
