@@ -218,8 +218,8 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
     env.pop("PREFECT_API_URL", None)
     log = tmp_path / "serve.log"
     serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--out", str(out),
-                              "--source", str(three_days)], env=env, cwd=ROOT, stdout=log.open("wb"),
-                             stderr=subprocess.STDOUT)
+                              "--source", str(three_days), "--publish", "top:20+random:5"], env=env, cwd=ROOT,
+                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     api_env = {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
     try:
         deadline = time.monotonic() + 180
@@ -247,7 +247,10 @@ def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_
         assert done["state_type"] == "COMPLETED", (done["state"], log.read_text()[-3000:])
         assert sorted(p.name for p in (out / "LJ01D").iterdir()) == [f"{DAYS[1]:%Y_%m_%d}"]
         record = json.loads((out / "LJ01D" / f"{DAYS[1]:%Y_%m_%d}" / "whaledr-day.json").read_text())
-        assert record["complete"] and record["totals"]["clips_written"] == 60
+        # serve's --publish reached the deployment: 25 of the day's 60 clips published, and only they stored
+        assert deployments["daily"]["parameters"]["selection"]["publish"] == "top:20+random:5"
+        assert record["complete"] and record["publish"]["budget"] == "top:20+random:5"
+        assert (record["totals"]["published"], record["totals"]["clips_written"]) == (25, 25), record["totals"]
         # an expected failure, as a deployment's run: one line as the state message, no traceback
         empty = DAYS[-1] + dt.timedelta(days=5)
         run = api(api_env, "POST", f"/deployments/{deployments['day']['id']}/create_flow_run",

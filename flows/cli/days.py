@@ -107,12 +107,14 @@ def serve(
     firebase_block: o.FirebaseBlock = None,
     app: o.AppBlock = None,
     source: o.Source = None,
+    publish: Annotated[str | None, typer.Option(help=o.PUBLISH_HELP + " [default: prefect.yaml's]")] = None,
+    store: Annotated[str | None, typer.Option(help=o.STORE_HELP + " [default: prefect.yaml's]")] = None,
     port: Annotated[int, typer.Option(
         help="Port of the Prefect server and UI started when PREFECT_API_URL is not set.")] = 4200,
 ) -> None:
     """Keep prefect.yaml's deployments (the daily schedule, backfill, day) running from this process,
     with a Prefect server and its UI on 127.0.0.1:PORT unless PREFECT_API_URL names one. Ctrl-C stops."""
-    from ..params import App, Output
+    from ..params import App, Output, Selection
     from ..project import served
     from ..server import prefect_server
 
@@ -121,13 +123,16 @@ def serve(
     overrides = {k: v for k, v in dict(hydrophones=nodes, source=checked_source(source) if source else None,
                                        output=output or None,
                                        app={k: v for k, v in dict(block=app, firebase_block=firebase_block).items()
-                                            if v} or None).items()
+                                            if v} or None,
+                                       selection={k: v for k, v in dict(publish=publish, store=store).items()
+                                                  if v} or None).items()
                  if v is not None}
     deployments = served(overrides)
     daily = next(d for d in deployments if d.name == "daily")
     try:  # the groups as the daily runs will get them, checked before any server starts
         output_group = Output.model_validate(daily.parameters.get("output", {}))
         app_group = App.model_validate(daily.parameters.get("app", {}))
+        Selection.model_validate(daily.parameters.get("selection", {}))
     except ValueError as e:
         o.fail(o.one_line(e))
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends the server too

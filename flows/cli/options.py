@@ -38,12 +38,12 @@ Overwrite = Annotated[bool, typer.Option(help="Render every clip again even wher
 DaskAddress = Annotated[str | None, typer.Option(
     help="Process files on this running Dask cluster (tcp://host:8786) instead of local processes; "
          "its workers need whaledr installed and PREFECT_API_URL set.")]
-Publish = Annotated[str, typer.Option(
-    help="Which clips reach volunteers: all, top:N (the day's N highest call scores) or top:N+random:M "
-         "(and M drawn from the rest); README, \"Which clips reach volunteers\".")]
-Store = Annotated[str, typer.Option(
-    help="published: with a top budget, store only the published clips (the rest are scored, not encoded); "
-         "all: store every clip too.")]
+PUBLISH_HELP = ("Which clips reach volunteers: all, top:N (the day's N highest call scores) or top:N+random:M "
+                "(and M drawn from the rest); README, \"Which clips reach volunteers\".")
+STORE_HELP = ("published: with a top budget, store only the published clips (the rest are scored, not encoded); "
+              "all: store every clip too.")
+Publish = Annotated[str, typer.Option(help=PUBLISH_HELP)]
+Store = Annotated[str, typer.Option(help=STORE_HELP)]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")]
 Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")]
