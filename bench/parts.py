@@ -66,14 +66,19 @@ def samples(raw: Path) -> collections.Counter[str]:
     return out
 
 
+_WHOLE = re.compile(r'[)"] \d+$')
+"""A whole sample ends in its last frame, `name (file:line)` or a process's quoted name, then its count."""
+
+
 def _records(text: str) -> list[str]:
     """The lines of py-spy's raw output, each `stack count`. A process name or frame may hold a line
-    break (seen: a carriage return and a broken line in the Prefect server's name), so a line not
-    ending in a count is joined to the lines that follow it until one does."""
+    break (seen: a carriage return and a broken line in the Prefect server's name), so a line that does
+    not end as a whole sample, with its quotes closed, is joined to the lines that follow it until one
+    does. A break after `--port 4200` ends in digits too, but not in a frame."""
     out, held = [], ""
     for line in text.splitlines():
         held += line
-        if held.rpartition(" ")[2].isdigit():
+        if _WHOLE.search(held) and held.count('"') % 2 == 0:
             out.append(held)
             held = ""
     return out

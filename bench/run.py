@@ -224,7 +224,7 @@ def original(mirror: Path, n_clips: int) -> dict[str, float] | None:
         full_scale = (y / np.abs(y).max() * (2**31 - 1)).astype(np.int32)
         sf.write(wav, full_scale, clip_settings.sample_rate, format="WAV", subtype="PCM_32")
     per = (time.process_time() - t0) / (len(windows) - 1)
-    # the first clip, warm-up included, is printed beside the figure: issue 16's 9.5 s was measured that way
+    # the first clip, warm-up included, is printed beside the figure: issue 16's 9.5 s averaged it in
     return {"clips": len(windows) - 1, "core_seconds_per_clip": round(per, 3),
             "first_clip_core_seconds": round(first, 3)}
 

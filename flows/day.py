@@ -52,8 +52,8 @@ def day_flow(
     dask_address: str | None = None,
     workers: int | None = None,
 ) -> dict:
-    """One UTC day of one hydrophone into clips: list the day, fetch its files a few at a time while
-    the process pool turns each file into scored clips, choose the clips to publish within the budget
+    """One UTC day of one hydrophone into clips: list the day, fetch its files (from a URL) a few at a
+    time while the process pool turns each file into scored clips, choose the clips to publish within the budget
     (with a top budget the files are scored first and only the chosen clips encoded after), write the
     day manifest and the day overview, add the published IDs to the app manifest and tell the app.
     A rerun does only what is missing, and never withdraws a published clip.
@@ -128,7 +128,8 @@ def day_flow(
 
 @dataclass(frozen=True)
 class _Work:
-    """How files are processed: here on worker processes (fetched a few at a time), or on Dask.
+    """How files are processed: here on worker processes, or on Dask. A file from a URL is fetched a
+    few at a time by its own download task; a folder's file is read where it lies.
 
     Each file is a Prefect task run in a thread here, two per worker so that the next file waits
     ready; the thread hands the file to a worker process (`flows.pool`)."""
@@ -186,7 +187,8 @@ def _processing(dask_address: str | None):
 
 
 def _file_result(processed, unit: FileUnit, downloaded) -> FileResult:
-    """What a file's two tasks came to; a failure becomes a record with every owned window skipped."""
+    """What a file's tasks came to (its download, when it had one, and its processing); a failure
+    becomes a record with every owned window skipped."""
     try:
         outcome = processed.result(raise_on_failure=False)
     except Exception as e:  # a process-pool future whose input (the download) failed raises

@@ -61,14 +61,16 @@ def test_a_sample_goes_to_the_first_part_one_of_its_frames_names_and_waits_are_d
         f"{server};BaseEventLoop._run_once (asyncio/base_events.py:1);EpollSelector.select (selectors.py:468) 50",
         'process 1:"python -m flows.cli run";run_task_sync (prefect/task_engine.py:1) 3',
         # one sample broken over three lines, as a server's name with a carriage return once came out
-        f'{server} --lifespan on";\r\n (\n;Connection._execute (aiosqlite/core.py:100) 5',
+        f'{server[:-1]} --lifespan on";\r\n (\n;Connection._execute (aiosqlite/core.py:100) 5',
+        # and one broken right after a number, which must not be read as a count
+        f'{server[:-1]} --port 4200\r\n --lifespan on";Connection._execute (aiosqlite/core.py:100) 2',
     ]) + "\n")
-    assert parts.samples(raw) == {"spectrogram": 7, "score": 2, "rest of process_file": 1, parts.SERVER: 9,
+    assert parts.samples(raw) == {"spectrogram": 7, "score": 2, "rest of process_file": 1, parts.SERVER: 11,
                                   parts.ORCHESTRATION: 3}
     small = parts.samples(raw)
     large = small + small
-    assert parts.per_clip(small, large, 10, 11) == {
-        "spectrogram": 3.5, parts.SERVER: 4.5, parts.ORCHESTRATION: 1.5, "score": 1.0, "rest of process_file": 0.5}
+    assert parts.per_clip(small, large, 10, 12) == {
+        "spectrogram": 3.5, parts.SERVER: 5.5, parts.ORCHESTRATION: 1.5, "score": 1.0, "rest of process_file": 0.5}
 
 
 def test_the_detect_bench_saturates_counts_beyond_int32_instead_of_wrapping():

@@ -175,11 +175,9 @@ def test_a_manifest_from_before_budgets_published_every_clip_it_lists():
     assert appmanifest.day_ids(old) == ["a", "b"]
 
 
-def test_the_commands_defaults_are_the_flows_and_a_bad_budget_costs_one_line():
-    from flows.cli import options
+def test_a_budget_is_read_in_its_plain_spelling_and_a_bad_one_costs_one_line():
     from flows.params import Selection
 
-    assert (options.DEFAULT_PUBLISH, options.DEFAULT_STORE) == (Selection().publish, Selection().store)
     assert Selection(publish=" top:300+random:60 ").budget() == parse_budget("top:300+random:60")
     assert Selection(publish="top:5").two_passes and not Selection(publish="top:5", store="all").two_passes
     from conftest import run_cli

@@ -124,9 +124,10 @@ class Floor:
 def _frames_db(x: np.ndarray, rs: RenderSettings, rate: int, stride: int) -> np.ndarray:
     """dB of frames every `stride` samples, with the clip spectrogram's window, bins and row order.
 
-    Only the frames are made floats (an eighth of a 64 kHz file at the default stride), not a float copy
-    of the whole file. The mean removed is still the whole file's: the frames' own mean moved the two
-    lowest rows by up to 0.5 dB, and fin calls at 20 Hz lie in the second (bench/detect.py lost one)."""
+    Only the frames are made floats (an eighth of a 64 kHz file at nfft 4096; more than the file when
+    the stride is shorter than nfft), not a float copy of the whole file. The mean removed is still the
+    whole file's: the frames' own mean moved the two lowest rows by up to 0.5 dB, and fin calls at
+    20 Hz lie in the second (bench/detect.py lost one)."""
     frames = np.lib.stride_tricks.sliding_window_view(x, rs.nfft)[::stride].astype(np.float32)
     frames -= np.float32(x.mean())
     frames *= np.hanning(rs.nfft).astype(np.float32)

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from whaledr_core.catalog import DEFAULT_HYDROPHONES
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 
+from ..params import Selection
+
 HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
 
 Hydrophone = Annotated[str | None, typer.Option(help=f"{HYDROPHONE_HELP} [default: {DEFAULT_HYDROPHONES[0]}]")]
@@ -38,10 +40,9 @@ Overwrite = Annotated[bool, typer.Option(help="Render every clip again even wher
 DaskAddress = Annotated[str | None, typer.Option(
     help="Process files on this running Dask cluster (tcp://host:8786) instead of local processes; "
          "its workers need whaledr installed and PREFECT_API_URL set.")]
-PUBLISH_HELP = ("Which clips reach volunteers: all, top:N (the day's N highest call scores) or top:N+random:M "
-                "(and M drawn from the rest); README, \"Which clips reach volunteers\".")
-STORE_HELP = ("published: with a top budget, store only the published clips (the rest are scored, not encoded); "
-              "all: store every clip too.")
+_SELECTION = Selection.model_fields
+PUBLISH_HELP = f"{_SELECTION['publish'].description} README, \"Which clips reach volunteers\"."
+STORE_HELP = str(_SELECTION["store"].description)
 Publish = Annotated[str, typer.Option(help=PUBLISH_HELP)]
 Store = Annotated[str, typer.Option(help=STORE_HELP)]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
@@ -49,7 +50,7 @@ Workers = Annotated[int | None, typer.Option(help="Worker processes. [default: C
 Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")]
 
 DEFAULT_OUT = Path("whaledr-out")
-DEFAULT_PUBLISH, DEFAULT_STORE = "all", "published"  # as flows.params.Selection's, which a test holds them to
+DEFAULT_PUBLISH, DEFAULT_STORE = Selection().publish, Selection().store
 DEFAULT_UPLOADS = DEFAULT_UPLOAD_CONCURRENCY
 
 
