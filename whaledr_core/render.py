@@ -151,8 +151,20 @@ def bins(settings: RenderSettings, rate: int) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=8)
-def _hann(n: int) -> np.ndarray:
+def hann(n: int) -> np.ndarray:
+    """The spectrogram's window, float32; the file's floor (`score`) uses the same."""
     return np.hanning(n).astype(np.float32)
+
+
+def band_db(windowed: np.ndarray, settings: RenderSettings, rate: int) -> np.ndarray:
+    """dB of the shown bins of windowed frames (one per row), low to high frequency. The clip's
+    spectrogram and the file's floor (`score.file_floor`) take their dB here, so the two compare.
+    `windowed` is overwritten by the FFT."""
+    spec = scipy.fft.rfft(windowed, axis=1, overwrite_x=True)
+    lo, hi = bins(settings, rate)
+    band = spec[:, lo : hi + 1]
+    power = band.real**2 + band.imag**2
+    return 10.0 * np.log10(power + 1e-12, dtype=np.float32)
 
 
 _buffers = threading.local()
@@ -175,13 +187,8 @@ def spectrogram_db(samples: np.ndarray, settings: RenderSettings, rate: int) -> 
     x = samples.astype(np.float32)
     x -= x.mean()
     frames = np.lib.stride_tricks.sliding_window_view(x, settings.nfft)[:: settings.hop]
-    windowed = np.multiply(frames, _hann(settings.nfft), out=_frames_buffer(frames.shape))
-    spec = scipy.fft.rfft(windowed, axis=1, overwrite_x=True)
-    lo, hi = bins(settings, rate)
-    band = spec[:, lo : hi + 1]
-    power = band.real**2 + band.imag**2
-    db = 10.0 * np.log10(power + 1e-12, dtype=np.float32)
-    return db.T[::-1]
+    windowed = np.multiply(frames, hann(settings.nfft), out=_frames_buffer(frames.shape))
+    return band_db(windowed, settings, rate).T[::-1]
 
 
 def db_limits(db: np.ndarray, settings: RenderSettings) -> tuple[float, float]:

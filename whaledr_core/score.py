@@ -76,10 +76,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 from scipy import ndimage
 
-from .render import CMAP_LEVELS, RenderSettings, bins, to_levels
+from .render import CMAP_LEVELS, RenderSettings, band_db, bins, hann, to_levels
 
 FRAMES_PER_SECOND = 2.0
 """Frames the floor is estimated from: a 5-minute file gives 600, plenty for a median per row."""
@@ -130,12 +129,8 @@ def _frames_db(x: np.ndarray, rs: RenderSettings, rate: int, stride: int) -> np.
     20 Hz lie in the second (bench/detect.py lost one)."""
     frames = np.lib.stride_tricks.sliding_window_view(x, rs.nfft)[::stride].astype(np.float32)
     frames -= np.float32(x.mean())
-    frames *= np.hanning(rs.nfft).astype(np.float32)
-    spec = scipy.fft.rfft(frames, axis=1, overwrite_x=True)
-    lo, hi = bins(rs, rate)
-    band = spec[:, lo : hi + 1]
-    power = band.real**2 + band.imag**2
-    return (10.0 * np.log10(power + 1e-12, dtype=np.float32))[:, ::-1]
+    frames *= hann(rs.nfft)
+    return band_db(frames, rs, rate)[:, ::-1]
 
 
 def file_floor(segments: Iterable[tuple[int, np.ndarray]], rs: RenderSettings, rate: int) -> Floor:
