@@ -59,7 +59,13 @@ def server(tmp_path_factory):
 
 
 def api(env: dict, method: str, path: str, body: dict | None = None):
-    r = httpx.request(method, env["PREFECT_API_URL"] + path, json=body, timeout=30)
+    """One call to the server's REST API. A 503 is the server saying its SQLite database was busy and
+    the request rolled back: like Prefect's own client, ask again (CI once met it mid-test)."""
+    for wait in (0.5, 1, 2, 4, 8, None):
+        r = httpx.request(method, env["PREFECT_API_URL"] + path, json=body, timeout=30)
+        if r.status_code not in (429, 503) or wait is None:
+            break
+        time.sleep(wait)
     r.raise_for_status()
     return r.json()
 
