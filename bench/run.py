@@ -166,9 +166,10 @@ def profile(work: Path, mirrors: dict[int, Path], workers: int, stage_core: floa
     out: dict[str, dict] = {}
     counts: dict[str, dict[int, tuple]] = {"stages": {}, "flow": {}}
     for n, mirror in mirrors.items():
-        raw = work / f"stages-{n}.txt"
+        raw, spy_out = work / f"stages-{n}.txt", work / f"spy-stages-{n}"
+        shutil.rmtree(spy_out, ignore_errors=True)  # as every run: a write over a kept run's file costs more
         cmd, env = whaledr_run(str(mirror), work / f"spy-flow-{n}", work / "prefect-home", work / "cache", workers)
-        r = parts.record([sys.executable, "-m", "bench.stages", str(mirror), str(n), str(work / f"spy-stages-{n}")],
+        r = parts.record([sys.executable, "-m", "bench.stages", str(mirror), str(n), str(spy_out)],
                          raw, env, ROOT)
         said = [line for line in r.stdout.splitlines() if line.startswith("{")]  # py-spy talks on stdout too
         if r.returncode != 0 or not said:
