@@ -93,14 +93,40 @@ def static_server():
 
 
 TRACEBACK_MARKS = ("Traceback (most recent call last)", "was never awaited")
+SQLITE_BUSY = "(sqlite3.OperationalError) database is locked"
+"""SQLite refusing a write while another holds the lock. Prefect recovers: a request gets 503 and its
+client asks again, a worker's channel whose heartbeat was not saved is closed and the worker connects
+again; but the server logs the traceback (CI met one during a run of the whole suite on 2 cores)."""
+SQLITE_BUSY_ALLOWED = 3
+"""More than this many in one log is a server that cannot keep up, and fails the test."""
 
 
 def assert_no_traceback(text: str, where: str, expected: tuple[str, ...] = ()) -> None:
     """A Prefect server that logs a traceback is broken even when every request answered: its
-    scheduler, for one, fails only there. `expected` names the lines a test provokes on purpose."""
-    blocks = text.split("\n\n")
-    bad = [b for b in blocks if any(m in b for m in TRACEBACK_MARKS) and not any(e in b for e in expected)]
+    scheduler, for one, fails only there. `expected` names the lines a test provokes on purpose.
+    A few SQLite lock refusals are the load of a shared machine, which Prefect retries."""
+    bad = [b for b in _events(text) if any(m in b for m in TRACEBACK_MARKS) and not any(e in b for e in expected)]
+    busy = [b for b in bad if SQLITE_BUSY in b]
+    if len(busy) <= SQLITE_BUSY_ALLOWED:
+        bad = [b for b in bad if SQLITE_BUSY not in b]
     assert not bad, f"{where} holds a traceback:\n" + "\n\n".join(bad)[-4000:]
+
+
+CHAINED = ("The above exception was the direct cause", "During handling of the above exception")
+
+
+def _events(text: str) -> list[str]:
+    """A log cut at blank lines, with a chained exception's parts (which blank lines separate) kept as one."""
+    events: list[str] = []
+    glued = False
+    for part in text.split("\n\n"):
+        chain = part.lstrip().startswith(CHAINED)
+        if events and (glued or chain):
+            events[-1] += "\n\n" + part
+        else:
+            events.append(part)
+        glued = chain
+    return events
 
 
 class PrefectServer:
