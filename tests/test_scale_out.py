@@ -112,6 +112,66 @@ def three_days(tmp_path_factory) -> Path:
     return root
 
 
+# First in the module: the module's server, its two Prefect workers and the Dask cluster start with
+# the tests after it, so they are not yet loading the two cores while serve's own server runs.
+def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_scheduled_time(three_days, tmp_path):
+    port, out = free_port(), tmp_path / "out"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    log = tmp_path / "serve.log"
+    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--out", str(out),
+                              "--source", str(three_days), "--publish", "top:20+random:5"], env=env, cwd=ROOT,
+                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    api_env = {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    try:
+        deadline = time.monotonic() + 180
+        while "being served" not in log.read_text():
+            assert serve.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
+        assert "<html" in httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text.lower()
+        ui = httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=10).json()
+        assert ui["api_url"] == api_env["PREFECT_API_URL"]  # the UI's pages ask this server, not port 4200
+        deployments = {d["name"]: d for d in api(api_env, "POST", "/deployments/filter", {})}
+        assert set(deployments) == {"daily", "backfill", "day"}
+        assert [s["schedule"]["cron"] for s in deployments["daily"]["schedules"]] == ["0 6 * * *"]
+        # the server's scheduler itself puts the next days' runs on the calendar, each at 06:00 UTC
+        scheduled = scheduled_runs(api_env, deployments["daily"]["id"], timeout=180)
+        times = [dt.datetime.fromisoformat(r["expected_start_time"].replace("Z", "+00:00")) for r in scheduled]
+        assert all(t.astimezone(dt.UTC).time() == dt.time(6) for t in times), times
+        assert all(t > dt.datetime.now(dt.UTC) for t in times)
+        assert len({t.date() for t in times}) == len(times)  # one a day
+        # the run the scheduler would make for 06:00 UTC on the day after DAYS[1]
+        at = dt.datetime.combine(DAYS[2], dt.time(6), dt.UTC).isoformat()
+        run = api(api_env, "POST", f"/deployments/{deployments['daily']['id']}/create_flow_run",
+                  {"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": at}}})
+        done = wait_for_run(api_env, run["id"], timeout=600)
+        assert done["state_type"] == "COMPLETED", (done["state"], log.read_text()[-3000:])
+        assert sorted(p.name for p in (out / "LJ01D").iterdir()) == [f"{DAYS[1]:%Y_%m_%d}"]
+        record = json.loads((out / "LJ01D" / f"{DAYS[1]:%Y_%m_%d}" / "whaledr-day.json").read_text())
+        # serve's --publish reached the deployment: 25 of the day's 60 clips published, and only they stored
+        assert deployments["daily"]["parameters"]["selection"]["publish"] == "top:20+random:5"
+        assert record["complete"] and record["publish"]["budget"] == "top:20+random:5"
+        assert (record["totals"]["published"], record["totals"]["clips_written"]) == (25, 25), record["totals"]
+        # an expected failure, as a deployment's run: one line as the state message, no traceback
+        empty = DAYS[-1] + dt.timedelta(days=5)
+        run = api(api_env, "POST", f"/deployments/{deployments['day']['id']}/create_flow_run",
+                  {"parameters": {"day": empty.isoformat()}})
+        done = wait_for_run(api_env, run["id"], timeout=300)
+        assert done["state_type"] == "FAILED"
+        assert done["state"]["message"].startswith(f"no data files for LJ01D on {empty}: no day folder at ")
+        said = logs_saying(api_env, run["id"], "Finished in state Failed")
+        assert any("Finished in state Failed" in m for m in said), said
+        assert not any("Traceback" in m for m in said), said
+    finally:
+        serve.terminate()
+        assert serve.wait(60) == 0, log.read_text()[-3000:]
+    with pytest.raises(httpx.TransportError):  # stopping serve stopped its server
+        httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+    assert_no_traceback(log.read_text(), "whaledr serve's output")
+    assert_no_traceback((tmp_path / "home" / "whaledr-server.log").read_text(), "the server log of whaledr serve")
+
+
 def test_a_backfill_spreads_days_over_two_workers_each_once_and_a_second_backfill_renders_nothing(
         server, three_days, static_server, tmp_path):
     env, procs = server
@@ -216,64 +276,6 @@ def test_the_day_on_a_dask_cluster_gives_the_same_output_as_on_the_process_pool(
     assert manifests[0]["clips"] == manifests[1]["clips"] and manifests[0]["skipped"] == manifests[1]["skipped"]
     worked = [log.read_text() for log in dask_logs[1:]]
     assert all("process OO-" in text for text in worked), worked  # both Dask workers processed files
-
-
-def test_serve_keeps_the_daily_schedule_with_the_ui_and_runs_the_day_before_the_scheduled_time(three_days, tmp_path):
-    port, out = free_port(), tmp_path / "out"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
-    log = tmp_path / "serve.log"
-    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--out", str(out),
-                              "--source", str(three_days), "--publish", "top:20+random:5"], env=env, cwd=ROOT,
-                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    api_env = {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
-    try:
-        deadline = time.monotonic() + 180
-        while "being served" not in log.read_text():
-            assert serve.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(1)
-        assert f"Prefect UI: http://127.0.0.1:{port}" in log.read_text()
-        assert "<html" in httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text.lower()
-        ui = httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=10).json()
-        assert ui["api_url"] == api_env["PREFECT_API_URL"]  # the UI's pages ask this server, not port 4200
-        deployments = {d["name"]: d for d in api(api_env, "POST", "/deployments/filter", {})}
-        assert set(deployments) == {"daily", "backfill", "day"}
-        assert [s["schedule"]["cron"] for s in deployments["daily"]["schedules"]] == ["0 6 * * *"]
-        # the server's scheduler itself puts the next days' runs on the calendar, each at 06:00 UTC
-        scheduled = scheduled_runs(api_env, deployments["daily"]["id"], timeout=180)
-        times = [dt.datetime.fromisoformat(r["expected_start_time"].replace("Z", "+00:00")) for r in scheduled]
-        assert all(t.astimezone(dt.UTC).time() == dt.time(6) for t in times), times
-        assert all(t > dt.datetime.now(dt.UTC) for t in times)
-        assert len({t.date() for t in times}) == len(times)  # one a day
-        # the run the scheduler would make for 06:00 UTC on the day after DAYS[1]
-        at = dt.datetime.combine(DAYS[2], dt.time(6), dt.UTC).isoformat()
-        run = api(api_env, "POST", f"/deployments/{deployments['daily']['id']}/create_flow_run",
-                  {"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": at}}})
-        done = wait_for_run(api_env, run["id"], timeout=600)
-        assert done["state_type"] == "COMPLETED", (done["state"], log.read_text()[-3000:])
-        assert sorted(p.name for p in (out / "LJ01D").iterdir()) == [f"{DAYS[1]:%Y_%m_%d}"]
-        record = json.loads((out / "LJ01D" / f"{DAYS[1]:%Y_%m_%d}" / "whaledr-day.json").read_text())
-        # serve's --publish reached the deployment: 25 of the day's 60 clips published, and only they stored
-        assert deployments["daily"]["parameters"]["selection"]["publish"] == "top:20+random:5"
-        assert record["complete"] and record["publish"]["budget"] == "top:20+random:5"
-        assert (record["totals"]["published"], record["totals"]["clips_written"]) == (25, 25), record["totals"]
-        # an expected failure, as a deployment's run: one line as the state message, no traceback
-        empty = DAYS[-1] + dt.timedelta(days=5)
-        run = api(api_env, "POST", f"/deployments/{deployments['day']['id']}/create_flow_run",
-                  {"parameters": {"day": empty.isoformat()}})
-        done = wait_for_run(api_env, run["id"], timeout=300)
-        assert done["state_type"] == "FAILED"
-        assert done["state"]["message"].startswith(f"no data files for LJ01D on {empty}: no day folder at ")
-        said = logs_saying(api_env, run["id"], "Finished in state Failed")
-        assert any("Finished in state Failed" in m for m in said), said
-        assert not any("Traceback" in m for m in said), said
-    finally:
-        serve.terminate()
-        assert serve.wait(60) == 0, log.read_text()[-3000:]
-    with pytest.raises(httpx.TransportError):  # stopping serve stopped its server
-        httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
-    assert_no_traceback(log.read_text(), "whaledr serve's output")
-    assert_no_traceback((tmp_path / "home" / "whaledr-server.log").read_text(), "the server log of whaledr serve")
 
 
 def logs_saying(env: dict, run_id: str, text: str, timeout: float = 60) -> list[str]:
