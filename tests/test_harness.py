@@ -35,13 +35,16 @@ AttributeError: 'Select' object has no attribute 'with_for_update'
 """
 
 INFO = "02:28:50.000 | INFO    | prefect.server - Uvicorn running on http://127.0.0.1:4200\n"
+UNAWAITED = "base_events.py:1: RuntimeWarning: coroutine 'Runner._cancel' was never awaited\n"
 
 
-def log(*events: str) -> str:
-    return "\n".join([INFO, *events, INFO])
+def log(*entries: str) -> str:
+    """Entries back to back, as Prefect's logging writes them: the only blank lines are a chain's."""
+    return "".join([INFO, *entries, INFO])
 
 
 def test_a_few_sqlite_lock_refusals_are_load_and_pass():
+    assert BUSY.count("Traceback (most recent call last)") == 2  # one refusal, told as a chained pair
     assert_no_traceback(log(*[BUSY] * SQLITE_BUSY_ALLOWED), "a server log")
 
 
@@ -52,12 +55,19 @@ def test_more_lock_refusals_than_allowed_fail():
 
 def test_any_other_traceback_fails_beside_a_lock_refusal():
     with pytest.raises(AssertionError, match="with_for_update") as e:
-        assert_no_traceback(log(BUSY, BROKEN), "a server log")
+        assert_no_traceback(log(BUSY, BROKEN, BUSY), "a server log")
     assert "database is locked" not in str(e.value)
 
 
-def test_a_chained_exception_is_one_event_not_two_blocks():
-    # split at blank lines alone, each refusal is two tracebacks: three would count as six
-    assert BUSY.count("Traceback (most recent call last)") == 2
-    # and the first of the two names the lock as sqlite3 does, not as SQLAlchemy's wrapper does
-    assert_no_traceback(log(*[BUSY] * SQLITE_BUSY_ALLOWED), "a server log")
+def test_a_traceback_without_a_header_after_a_lock_refusal_still_fails():
+    broken_bare = BROKEN.split("\n", 1)[1]  # printed to stderr, not logged: it joins the entry before it
+    with pytest.raises(AssertionError, match="with_for_update"):
+        assert_no_traceback(log(BUSY, broken_bare), "a server log")
+    with pytest.raises(AssertionError, match="never awaited"):
+        assert_no_traceback(log(BUSY, UNAWAITED), "a server log")
+
+
+def test_an_entry_is_judged_alone_when_a_blank_line_precedes_it():
+    assert_no_traceback(log(BUSY, "\n", INFO, BUSY), "a server log")
+    with pytest.raises(AssertionError, match="with_for_update"):
+        assert_no_traceback(log(BUSY, "\n\n", BROKEN), "a server log")
