@@ -115,7 +115,7 @@ def assert_no_traceback(text: str, where: str, expected: tuple[str, ...] = ()) -
     bad = [e for e in ENTRY.split(text) if any(m in e for m in TRACEBACK_MARKS) and not any(x in e for x in expected)]
     busy = [e for e in bad if _lock_refusal(e)]
     if len(busy) <= SQLITE_BUSY_ALLOWED:
-        bad = [e for e in bad if not _lock_refusal(e)]
+        bad = [e for e in bad if e not in busy]
     assert not bad, f"{where} holds a traceback:\n" + "\n\n".join(bad)[-4000:]
 
 

@@ -6,7 +6,7 @@ import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -98,6 +98,11 @@ def _check_deployment(name: str) -> None:
             o.fail(f"no deployment named {name!r} on {client.api_url}: run `prefect deploy --all` from the checkout")
 
 
+def _given(**values: Any) -> dict[str, Any]:
+    """The options a user gave (not None): serve's overrides of prefect.yaml, group by group."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def serve(
     hydrophone: Annotated[list[str] | None, typer.Option(
         help=o.HYDROPHONE_HELP + " Repeat for several. [default: prefect.yaml's]")] = None,
@@ -119,14 +124,11 @@ def serve(
     from ..server import prefect_server
 
     nodes = hydrophone_nodes(hydrophone) if hydrophone else None
-    output = {k: v for k, v in dict(folder=str(out) if out else None, s3_block=s3_block).items() if v is not None}
-    overrides = {k: v for k, v in dict(hydrophones=nodes, source=checked_source(source) if source else None,
-                                       output=output or None,
-                                       app={k: v for k, v in dict(block=app, firebase_block=firebase_block).items()
-                                            if v} or None,
-                                       selection={k: v for k, v in dict(publish=publish, store=store).items()
-                                                  if v} or None).items()
-                 if v is not None}
+    overrides = _given(
+        hydrophones=nodes, source=checked_source(source) if source else None,
+        output=_given(folder=str(out) if out else None, s3_block=s3_block) or None,
+        app=_given(block=app or None, firebase_block=firebase_block or None) or None,
+        selection=_given(publish=publish or None, store=store or None) or None)
     deployments = served(overrides)
     daily = next(d for d in deployments if d.name == "daily")
     try:  # the groups as the daily runs will get them, checked before any server starts
