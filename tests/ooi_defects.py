@@ -130,3 +130,49 @@ def window_of(iso: str) -> int:
     """The window index of a clip's or range's start."""
     t = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
     return int((t - midnight(DAY)).total_seconds()) // 5
+
+
+@dataclass
+class DefectDay:
+    """A day folder of LJ01A for 2023-06-15 holding one of each documented defect."""
+
+    rec: Recording
+    folder: Path
+    files: dict[str, Path]
+    """What each file is -> its path."""
+    clips: dict[str, int]
+    """What each file is -> the clips its data gives."""
+
+
+def defect_day(root: Path) -> DefectDay:
+    """The issue's day, laid out as the OOI server's folder (with a `.png` and an `addendum/`):
+    - 17:25:00 48 s in 1,200 packets sharing one start, 20 of them sent twice: 9 clips;
+    - 17:26:00 a real file, and a companion 16 us after it with a 3 s duplicate: 6 clips, none;
+    - 17:26:30 a real file, and a 64-sample stub 0.4 ms after its start: 6 clips, none;
+    - 17:27:00 a short file holding 17.3 s: 3 clips;
+    - 17:27:30 a real file, the same copy also in `addendum/`: 6 clips.
+    `write_indexes` adds Apache's index pages (with sizes)."""
+    from whaledr_core.catalog import get_hydrophone
+    from whaledr_core.synth import write_indexes
+
+    folder = root / get_hydrophone("LJ01A").day_paths(DAY)[0]
+    rec = Recording()
+    start = at("17:25:00")
+    trs = traces(rec.add(day_index(start, DAY, RATE), 1_200 * PACKET), start, shared=True)
+    for i in range(10):
+        trs.insert(2 * i + 1, trs[2 * i].copy())
+        trs.insert(400 + i * 3, trs[200 + i].copy())
+    files = {"duplicated packets": write(folder / name(start), trs)}
+    files["real, with a companion"] = recorded_file(folder, rec, at("17:26:00"), 30)
+    files["companion"] = companion(folder, at("17:26:00"))
+    files["real, with a stub"] = recorded_file(folder, rec, at("17:26:30"), 30)
+    files["stub"] = stub(folder, at("17:26:30", 400))
+    files["short"] = recorded_file(folder, rec, at("17:27:00"), 17.3)
+    files["also in addendum"] = recorded_file(folder, rec, at("17:27:30"), 30)
+    (folder / "addendum").mkdir()
+    (folder / "addendum" / files["also in addendum"].name).write_bytes(files["also in addendum"].read_bytes())
+    (folder / f"{name(at('00:00:00'))[:-6]}.png").write_bytes(b"\x89PNG\r\n\x1a\n not a real plot")
+    write_indexes(root)
+    clips = {"duplicated packets": 9, "real, with a companion": 6, "companion": 0, "real, with a stub": 6, "stub": 0,
+             "short": 3, "also in addendum": 6}
+    return DefectDay(rec, folder, files, clips)

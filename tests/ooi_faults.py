@@ -73,7 +73,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         folder = Path(self.translate_path(self.path))
-        if self.path.endswith("/") and any(p.suffix == ".mseed" for p in folder.iterdir()):
+        if self.path.endswith("/") and folder.is_dir() and any(p.suffix == ".mseed" for p in folder.iterdir()):
             hide = self.owner.listing_hides()
             if hide:
                 return self._listing_without(hide)

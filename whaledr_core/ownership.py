@@ -135,15 +135,16 @@ def arbitrate(plan: DayPlan, results: Sequence[FileResult], settings: ClipSettin
     need = sorted(k for k, u in held.items() if u > (recs[k].covered if k in recs else 0) + tol)
     files = {u.file.name: u.file for u in plan.units}
     total = {name: sum(cov.values()) for name, cov in per_file.items()}
+    in_window = by_window(per_file)
     repairs: list[FileUnit] = []
     moved: dict[str, set[int]] = {}
     group: list[int] = []
     holders: frozenset[str] = frozenset()
     for i, k in enumerate(need):
         group.append(k)
-        holders |= _holders(per_file, k)
+        holders |= set(in_window[k])
         nxt = need[i + 1] if i + 1 < len(need) else None
-        if nxt == k + 1 and _holders(per_file, nxt) & holders:  # the same files' data goes on: one unit
+        if nxt == k + 1 and set(in_window[nxt]) & holders:  # the same files' data goes on: one unit
             continue
         ranked = sorted(holders, key=lambda f: (-sum(per_file[f].get(j, 0) for j in group), -total[f],
                                                 files[f].start, f))
@@ -156,10 +157,6 @@ def arbitrate(plan: DayPlan, results: Sequence[FileResult], settings: ClipSettin
                 moved.setdefault(recs[j].key, set()).add(j)
         group, holders = [], frozenset()
     return Arbitration(repairs, {key: frozenset(ks) for key, ks in moved.items()})
-
-
-def _holders(per_file: dict[str, dict[int, int]], k: int) -> frozenset[str]:
-    return frozenset(name for name, cov in per_file.items() if cov.get(k, 0) > 0)
 
 
 def _hms(day: dt.date, k: int, settings: ClipSettings) -> str:
@@ -184,40 +181,61 @@ def account(results: Sequence[FileResult], day: dt.date, settings: ClipSettings)
     """Which file's data each window holds and why, what each file's data was used for, and the
     invariant: every window in which the files hold more than `tolerance_samples` is a clip, or a
     skipped window that holds at least as much of that data (its reason says why it is no clip), or
-    a window of a failed file (the day is incomplete for it already)."""
+    a window of a failed file (the day is incomplete for it already). A file holding no more than
+    the tolerance in a window (a file's last sample in the next file's first window) is not named
+    beside the file that serves it."""
     W, tol, rate = settings.window, settings.tolerance_samples, settings.sample_rate
     per_file = file_coverage(results, settings)
+    in_window = by_window(per_file)
     joined = union(s for r in results if r.repair is None and r.status == FileStatus.OK for s in r.spans)
     held = coverage(joined, settings)
     recs = records(results, settings)
     window_reason: dict[int, tuple[str, tuple[str, ...], str]] = {}
     missing: dict[str, int] = {}
+    beside: dict[str, set[str]] = {}
+    # for each file, the files serving the windows its data lies in
     for k, u in sorted(held.items()):
         rec = recs.get(k)
         if rec is not None and rec.reason in FAILURES:
             continue
+        holders = in_window.get(k, {})
         if u > tol and (rec is None or rec.reason == Skip.GAP or rec.covered < u - tol):
-            for name in _holders(per_file, k) - set(rec.files if rec else ()):
-                missing[name] = missing.get(name, 0) + per_file[name][k]
+            for name in set(holders) - set(rec.files if rec else ()):
+                missing[name] = missing.get(name, 0) + holders[name]
             continue
         if rec is None or rec.covered == 0 or rec.reason == Skip.GAP:
             continue
-        others = tuple(sorted(_holders(per_file, k) - {rec.name}))
-        mine = per_file.get(rec.name, {}).get(k, 0)
-        why = ONLY_DATA if not others else LONGER_COPY if mine >= u - tol else MERGED
+        others = tuple(sorted(name for name, n in holders.items() if n > tol and name != rec.name))
+        why = ONLY_DATA if not others else LONGER_COPY if holders.get(rec.name, 0) >= u - tol else MERGED
         window_reason[k] = (rec.name, others, why)
-    served = _ranges(window_reason, day, settings)
+        for name in holders:
+            if name != rec.name:
+                beside.setdefault(name, set()).add(rec.name)
+    serves: dict[str, int] = {}
+    completes: dict[str, int] = {}
+    for who, others, why in window_reason.values():
+        serves[who] = serves.get(who, 0) + 1
+        for name in others:
+            completes[name] = completes.get(name, 0) + (why == MERGED)
     files: dict[str, dict[str, Any]] = {}
     for name, cov in per_file.items():
-        serves = sum(1 for who, _, _ in window_reason.values() if who == name)
-        beside = sorted({who for who, others, _ in window_reason.values() if name in others})
-        completes = sum(1 for _, others, why in window_reason.values() if name in others and why == MERGED)
         seconds = sum(cov.values()) / rate
-        files[name] = {"data_seconds": round(seconds, 6), "windows_served": serves,
-                       "use": _use(seconds, serves, completes, beside, name in missing, tol)}
-    return Accounting(served, files, {n: round(s / rate, 6) for n, s in missing.items()},
-                      round(sum(min(b, W * settings.windows_per_day) - max(a, 0) for a, b in joined
-                                if b > 0 and a < W * settings.windows_per_day) / rate, 6))
+        files[name] = {"data_seconds": round(seconds, 6), "windows_served": serves.get(name, 0),
+                       "use": _use(seconds, serves.get(name, 0), completes.get(name, 0),
+                                   sorted(beside.get(name, ())), name in missing, tol)}
+    end = W * settings.windows_per_day
+    return Accounting(_ranges(window_reason, day, settings), files,
+                      {n: round(s / rate, 6) for n, s in missing.items()},
+                      round(sum(min(b, end) - max(a, 0) for a, b in joined if b > 0 and a < end) / rate, 6))
+
+
+def by_window(per_file: dict[str, dict[int, int]]) -> dict[int, dict[str, int]]:
+    """The same coverage, window first: which files hold how many samples of each window."""
+    out: dict[int, dict[str, int]] = {}
+    for name, cov in per_file.items():
+        for k, n in cov.items():
+            out.setdefault(k, {})[name] = n
+    return out
 
 
 def _use(seconds: float, serves: int, completes: int, beside: list[str], missing: bool, tol: int) -> str:
@@ -240,18 +258,15 @@ def _use(seconds: float, serves: int, completes: int, beside: list[str], missing
 def _ranges(window_reason: dict[int, tuple[str, tuple[str, ...], str]], day: dt.date,
             settings: ClipSettings) -> list[dict[str, Any]]:
     """Consecutive windows with the same file, companions and reason, as one range."""
-    out: list[dict[str, Any]] = []
-    last: tuple[int, tuple[str, tuple[str, ...], str]] | None = None
+    runs: list[list[Any]] = []  # first window, windows, (file, with, reason)
     for k in sorted(window_reason):
-        who, others, why = window_reason[k]
-        if last is not None and last == (k - 1, (who, others, why)):
-            out[-1]["windows"] += 1
-            out[-1]["end"] = _iso(day, k + 1, settings)
+        what = window_reason[k]
+        if runs and runs[-1][0] + runs[-1][1] == k and runs[-1][2] == what:
+            runs[-1][1] += 1
         else:
-            out.append({"start": _iso(day, k, settings), "end": _iso(day, k + 1, settings), "windows": 1,
-                        "file": who, "with": list(others), "reason": why})
-        last = (k, (who, others, why))
-    return out
+            runs.append([k, 1, what])
+    return [{"start": _iso(day, k, settings), "end": _iso(day, k + n, settings), "windows": n, "file": who,
+             "with": list(others), "reason": why} for k, n, (who, others, why) in runs]
 
 
 def _iso(day: dt.date, k: int, settings: ClipSettings) -> str:
