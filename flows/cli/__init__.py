@@ -25,4 +25,5 @@ app.command()(app_commands.sync)
 app.command("check-app")(app_commands.check_app)
 app.command()(data.synth)
 app.command()(overview.overview)
+app.command()(data.availability)
 
