@@ -145,8 +145,13 @@ def serve(
             o.fail(str(e), 1)
         from prefect import serve as prefect_serve
 
+        from ..limits import DOWNLOAD_LIMIT, ensure_download_limit
+
         open_blocks(output_group, app_group)
         typer.echo(f"Prefect UI: {url.removesuffix('/api')}")
+        limit = ensure_download_limit()
+        typer.echo(f"OOI downloads: at most {limit.slots} at once over every run ({DOWNLOAD_LIMIT}, "
+                   f"{'created' if limit.created else 'kept'}; UI: Concurrency, or `whaledr download-limit --slots N`)")
         prefect_serve(*deployments)
 
 
