@@ -312,8 +312,10 @@ def test_alerts_refuse_a_block_that_is_missing_or_cannot_notify_and_leave_the_op
             in r.stderr, r.stderr
         r = run_cli("alerts", "--block", "ops-hook", env=prefect_api)
         assert r.returncode == 0 and "notify through Custom Webhook block 'ops-hook'" in r.stdout, r.stderr
-        r = run_cli("alerts", "--remove", env=prefect_api)
-        assert r.stdout.startswith("removed 1 alert automation(s) from"), r.stdout
+        r = run_cli("alerts", "--block", "ops-hook", env={**prefect_api, "WHALEDR_WEBHOOK_URL": "http://x.example"})
+        assert r.returncode == 2 and "--block and a webhook URL (--webhook-url or WHALEDR_WEBHOOK_URL)" in r.stderr
+        r = run_cli("alerts", "--remove", env={**prefect_api, "WHALEDR_WEBHOOK_URL": "http://x.example"})
+        assert r.stdout.startswith("removed 1 alert automation(s) from"), r.stdout + r.stderr
         assert CustomWebhookNotificationBlock.load("ops-hook").url == "http://127.0.0.1:9/ops"  # the operator's
     finally:
         from prefect.client.orchestration import get_client

@@ -29,8 +29,13 @@ def alerts(
     """Have the Prefect server send a notification whenever a run of the day, daily or backfill flow
     ends Failed, Crashed or TimedOut: the run's name (hydrophone and day), its state, its one-line
     state message and a link to it in the UI. Running it again replaces the alert; it never adds a second."""
-    if sum([bool(block or webhook_url), list_, remove]) != 1 or (block and webhook_url):
+    if list_ or remove:  # a WHALEDR_WEBHOOK_URL left in the environment does not get in the way
+        if (list_ and remove) or block:
+            o.fail("give one of --block NAME, --webhook-url URL (or WHALEDR_WEBHOOK_URL), --list, --remove")
+    elif not (block or webhook_url):
         o.fail("give one of --block NAME, --webhook-url URL (or WHALEDR_WEBHOOK_URL), --list, --remove")
+    elif block and webhook_url:
+        o.fail("--block and a webhook URL (--webhook-url or WHALEDR_WEBHOOK_URL): give one")
     quiet(verbose)
     from ..alerts import WEBHOOK_BLOCK, AlertError, listed, notification_block, save_webhook, set_up
     from ..alerts import remove as remove_alerts
