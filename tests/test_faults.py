@@ -212,7 +212,7 @@ def test_bad_data_each_file_gets_its_own_error_and_the_day_goes_on(tmp_path):
 
 
 def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_stored(
-        synth_mirror, static_server, tmp_path, moto_url, bucket):
+        synth_mirror, static_server, tmp_path, s3_url, bucket):
     from whaledr_core.render import RenderSettings, wav_size
 
     from s3proxy import FaultyS3Proxy
@@ -220,7 +220,7 @@ def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_st
     from test_ship import FOLDER, objects, run_env, save_blocks
 
     client, name = bucket
-    proxy = FaultyS3Proxy(moto_url, fail_every=4, cut_every=9)
+    proxy = FaultyS3Proxy(s3_url, fail_every=4, cut_every=9)
     try:
         save_blocks(tmp_path, proxy.url, name)
         server = static_server(synth_mirror)
@@ -324,12 +324,12 @@ def test_a_source_that_is_not_an_ooi_style_server_is_one_line_and_exit_2(page, s
 
 
 def test_a_refused_s3_secret_fails_the_run_in_s3s_words_and_the_secret_is_nowhere(
-        synth_mirror, tmp_path, moto_url, bucket):
+        synth_mirror, tmp_path, s3_url, bucket):
     from s3proxy import FaultyS3Proxy
     from test_ship import S3_SECRET, assert_no_secret, run_env, save_blocks
 
     client, name = bucket
-    proxy = FaultyS3Proxy(moto_url, deny=True)
+    proxy = FaultyS3Proxy(s3_url, deny=True)
     try:
         outputs = [save_blocks(tmp_path, proxy.url, name)]
         r = run_cli("run", DAY.isoformat(), "--source", str(synth_mirror), "--s3-block", "whaledr-s3",
