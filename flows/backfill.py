@@ -38,6 +38,7 @@ from whaledr_core.days import (
 from .day import day_flow
 from .failures import ExpectedFailure, one_line_failures
 from .params import App, Downloads, Output, Rendering, Selection
+from .runners import DEFAULT_TASK_RUNNER, TaskRunnerName
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -83,6 +84,7 @@ def backfill_flow(
     deployment: str | None = DAY_DEPLOYMENT,
     concurrency: int = 4,
     max_days: int = MAX_DAYS_WITHOUT_CONFIRMATION,
+    task_runner: TaskRunnerName = DEFAULT_TASK_RUNNER,
 ) -> list[dict]:
     """Every day from `start` to `end` (both included) for each hydrophone, each day its own run.
 
@@ -102,11 +104,13 @@ def backfill_flow(
             empty: one after another, here, as subflows.
         concurrency: Day runs in flight at once, with a deployment.
         max_days: A longer range is refused; raising it is the confirmation.
+        task_runner: How each day run's files reach its worker processes: 'lean' or 'prefect' (the day flow's).
     """
     days = day_range(start, end, max_days)
     nodes = [get_hydrophone(h).node for h in hydrophones]  # an unknown name fails before any run
     days_params = DayParameters(source=source, output=output, app=app, downloads=downloads, rendering=rendering,
-                                selection=selection, overwrite=overwrite, dask_address=dask_address)
+                                selection=selection, overwrite=overwrite, dask_address=dask_address,
+                                task_runner=task_runner)
     work, no_data = _days_with_files([(d, n) for d in days for n in nodes], data_calendar(source, nodes, days))
     return _run_days(work, days_params, deployment, concurrency, no_data)
 
@@ -125,6 +129,7 @@ def daily_flow(
     dask_address: str | None = None,
     deployment: str | None = DAY_DEPLOYMENT,
     concurrency: int = 4,
+    task_runner: TaskRunnerName = DEFAULT_TASK_RUNNER,
 ) -> list[dict]:
     """The day `lag_days` before the run's scheduled time (UTC), for each hydrophone.
 
@@ -140,6 +145,7 @@ def daily_flow(
         dask_address: Process each day's files on this Dask cluster (tcp://host:8786).
         deployment: Run each day as a flow run of this deployment; empty: here, as subflows.
         concurrency: Day runs in flight at once, with a deployment.
+        task_runner: How each day run's files reach its worker processes: 'lean' or 'prefect' (the day flow's).
     """
     from prefect.runtime import flow_run
 
@@ -147,7 +153,8 @@ def daily_flow(
     nodes = [get_hydrophone(h).node for h in hydrophones]
     get_run_logger().info("daily run for %s: %s", day, ", ".join(nodes))
     days_params = DayParameters(source=source, output=output, app=app, downloads=downloads, rendering=rendering,
-                                selection=selection, overwrite=False, dask_address=dask_address)
+                                selection=selection, overwrite=False, dask_address=dask_address,
+                                task_runner=task_runner)
     return _run_days([(day, n) for n in nodes], days_params, deployment, concurrency)
 
 
@@ -165,6 +172,7 @@ class DayParameters:
     dask_address: str | None
     workers: int | None = None
     """Each day run's worker processes; None: one per CPU of the machine that runs it."""
+    task_runner: TaskRunnerName = DEFAULT_TASK_RUNNER
 
     def as_dict(self) -> dict:
         """As JSON-ready parameters of a day run (and of its idempotency key)."""
@@ -186,7 +194,7 @@ def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: 
         with ThreadPoolTaskRunner(max_workers=concurrency) as pool:
             futures: list[Any] = [pool.submit(run_day_deployment, {  # type: ignore[arg-type]  # Prefect overloads
                 "deployment": deployment, "deployment_id": deployment_id, "day": d, "node": n,
-                "parameters": {"day": d, "hydrophone": n, **params}, "key": day_run_key(n, d, params, salt),
+                "parameters": {"day": d, "hydrophone": n, **params}, "key": day_run_key(n, d, _makes(params), salt),
                 "output": days.output}) for d, n in work]
             outcomes = [f.result() for f in futures]
     else:
@@ -203,6 +211,12 @@ def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: 
         raise BackfillFailed(f"{len(failed)} of {len(work)} day runs did not complete: "
                              + ", ".join(f"{o.hydrophone} {o.day} ({o.status})" for o in failed))
     return [asdict(o) for o in outcomes]
+
+
+def _makes(params: dict) -> dict:
+    """The parameters that decide what a day run makes: the task runner does not (the outputs are
+    the same byte for byte), so a day asked again on the other runner reuses its run."""
+    return {k: v for k, v in params.items() if k != "task_runner"}
 
 
 @task(name="run-day", task_run_name="{node} {day}", cache_policy=NO_CACHE)

@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import time
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import unmapped
 
 from whaledr_core import appmanifest, daymanifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
 from whaledr_core.clips import ClipSettings, FileUnit, Skip
 from whaledr_core.fetch import default_cache, is_remote
-from whaledr_core.fileclips import FileResult, FileStatus, failed, with_first_pass
+from whaledr_core.fileclips import FileResult, FileStatus, failed, with_first_pass, with_upload
 from whaledr_core.naming import day_prefix
 from whaledr_core.ownership import arbitrate
 from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun, stored_clips
+from whaledr_core.upload import (
+    Staged,
+    Staging,
+    Uploaded,
+    day_run_folder,
+    discard,
+    end_day_run,
+    not_arrived,
+    staging_root,
+)
 
 from . import tasks
 from .app import check_target
@@ -31,6 +44,8 @@ from .failures import ExpectedFailure, one_line_failures
 from .params import STORE_ALL, App, Downloads, Output, Rendering, Selection
 from .pool import worker_count, worker_pool
 from .progress import DayProgress
+from .runners import DEFAULT_TASK_RUNNER, PREFECT, TaskRunnerName, mark_crashed, prefect_pool
+from .targets import UPLOADS
 from .worker import local_path
 
 
@@ -52,6 +67,7 @@ def day_flow(
     overwrite: bool = False,
     dask_address: str | None = None,
     workers: int | None = None,
+    task_runner: TaskRunnerName = DEFAULT_TASK_RUNNER,
 ) -> dict:
     """One UTC day of one hydrophone into clips: list the day, fetch its files (from a URL) a few at a
     time while the process pool turns each file into scored clips, choose the clips to publish within the budget
@@ -72,6 +88,9 @@ def day_flow(
         dask_address: Process files on this Dask cluster (tcp://host:8786) instead of this machine's
             process pool; each Dask worker then fetches the files it processes.
         workers: Worker processes on this machine. None: one per CPU.
+        task_runner: How files reach the worker processes: 'lean' (Prefect task runs in threads hand
+            each file to workers that import no Prefect: less core time and memory) or 'prefect'
+            (Prefect's ProcessPoolTaskRunner: each file's task runs in a worker). README "Code".
     """
     log = get_run_logger()
     started = time.perf_counter()
@@ -92,7 +111,8 @@ def day_flow(
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results = [progress.file_done(r) for r in rerun.reused.values()]
     cache = downloads.cache or str(default_cache())
-    work = _Work(day, h.node, output, cache, downloads, clip_settings, render_settings, dask_address, workers)
+    work = _Work(day, h.node, output, cache, downloads, clip_settings, render_settings, dask_address, workers,
+                 task_runner, sink.prefix)
     first = frozenset[int]() if selection.two_passes else None  # a top budget: score everything, encode nothing
     results += work.run(rerun.todo, dict.fromkeys(rerun.done, first), rerun.done, progress)
     # names only guessed which file serves which window: the files' data now says (ownership.arbitrate)
@@ -143,11 +163,9 @@ def day_flow(
 
 @dataclass(frozen=True)
 class _Work:
-    """How files are processed: here on worker processes, or on Dask. A file from a URL is fetched a
-    few at a time by its own download task; a folder's file is read where it lies.
-
-    Each file is a Prefect task run in a thread here, two per worker so that the next file waits
-    ready; the thread hands the file to a worker process (`flows.pool`)."""
+    """How a pass over some of the day's units runs: each unit's file downloaded (from a URL) a few
+    at a time, its processing mapped over the units on a process-pool task runner (`task_runner`,
+    `flows.runners`), and what it staged uploaded by its own task; or every unit on Dask."""
 
     day: dt.date
     node: str
@@ -158,56 +176,161 @@ class _Work:
     render_settings: RenderSettings
     dask_address: str | None
     workers: int | None
+    task_runner: TaskRunnerName
+    prefix: str
+    """The output's key prefix: what the staged clips' keys begin with."""
 
     def run(self, units: list[FileUnit], render_only: Mapping[str, frozenset[int] | None],
             done: Mapping[str, frozenset[str]], progress: DayProgress | None,
             score_all: bool = True) -> list[FileResult]:
+        """Each unit's file downloaded (a URL's, a few at a time), processed by a worker process into a
+        staging folder, its clips uploaded by the unit's own task; the results as the units end."""
+        if not units:
+            return []
+        if self.dask_address:
+            return self._on_dask(units, render_only, done, progress, score_all)
+        staging = day_run_folder(staging_root(None if self.output.s3_block else self.output.folder, self.cache),
+                                 self.node, self.day)
+        downloading: ThreadPoolTaskRunner[Any]
+        uploading: ThreadPoolTaskRunner[Any]
+        processing: ThreadPoolTaskRunner[Any]
+        try:
+            with ThreadPoolTaskRunner(max_workers=self.downloads.concurrency) as downloading, \
+                    ThreadPoolTaskRunner(max_workers=UPLOADS) as uploading:
+                files = _Files(progress, uploading, self.output)
+                for i, u in enumerate(units):  # a folder's file is read where it lies
+                    files.path[u.key] = local_path(u.file, self.cache) if not is_remote(u.file.url) else \
+                        downloading.submit(tasks.download, {"file": u.file, "cache": self.cache})  # type: ignore[arg-type]
+                    files.stage[u.key] = Staging(str(staging / str(i)), self.prefix)
+
+                def per_file(todo: list[FileUnit]) -> dict[str, Any]:
+                    """The processing's parameters, mapped over the units: each unit's own, and the same for all."""
+                    return {"unit": todo, "path": [files.path[u.key] for u in todo],
+                            "done": [done[u.key] for u in todo], "render_only": [render_only[u.key] for u in todo],
+                            "stage": [files.stage[u.key] for u in todo],
+                            **{k: unmapped(v) for k, v in dict(
+                                day=self.day, node=self.node, output=self.output, cache=self.cache,
+                                clip_settings=self.clip_settings, render_settings=self.render_settings,
+                                score_all=score_all).items()}}
+
+                if self.task_runner == PREFECT:
+                    _on_prefect_pool(self.workers, units, per_file, files)
+                else:  # two task threads per worker process, so that the next file waits ready
+                    with worker_pool(self.workers), \
+                            ThreadPoolTaskRunner(max_workers=2 * worker_count(self.workers)) as processing:
+                        files.wait(units, processing.map(tasks.process, per_file(units)))  # type: ignore[arg-type]
+                return files.results
+        finally:
+            end_day_run(staging)
+
+    def _on_dask(self, units: list[FileUnit], render_only: Mapping[str, frozenset[int] | None],
+                 done: Mapping[str, frozenset[str]], progress: DayProgress | None,
+                 score_all: bool) -> list[FileResult]:
+        """A Dask worker may be another machine: it fetches its files itself, into its own cache, and
+        writes the clips to the output itself (no staging folder the flow could see)."""
+        from prefect_dask import DaskTaskRunner
+
         results = []
-        fetcher: ThreadPoolTaskRunner[Any]
-        processors: ThreadPoolTaskRunner[Any]
-        local = self.dask_address is None
-        threads = 2 * worker_count(self.workers)
-        with ThreadPoolTaskRunner(max_workers=self.downloads.concurrency) as fetcher, \
-                worker_pool(self.workers) if local else nullcontext(), \
-                ThreadPoolTaskRunner(max_workers=threads) as processors, _processing(self.dask_address) as dask:
-            work: dict[Any, tuple[FileUnit, Any]] = {}
-            for u in units:
-                args: dict[str, Any] = dict(unit=u, day=self.day, node=self.node, output=self.output, cache=self.cache,
-                                            clip_settings=self.clip_settings, render_settings=self.render_settings,
-                                            done=done[u.key], render_only=render_only[u.key],
-                                            score_all=score_all)
-                if dask is None and not is_remote(u.file.url):  # a folder's file is read where it lies
-                    args["path"] = local_path(u.file, self.cache)
-                    work[processors.submit(tasks.process, args)] = (u, None)  # type: ignore[arg-type]
-                elif dask is None:  # fetch here, a few at a time, while the pool decodes what has arrived
-                    args["path"] = fetcher.submit(tasks.download,  # type: ignore[arg-type]  # Prefect's overloads
-                                                  {"file": u.file, "cache": self.cache})
-                    work[processors.submit(tasks.process, args)] = (u, args["path"])  # type: ignore[arg-type]
-                else:  # a Dask worker may be another machine: it fetches the file itself, into its own cache
-                    args.update(path=None, cache=self.downloads.cache, drop=not self.downloads.keep)
-                    work[dask.submit(tasks.process, args)] = (u, None)
-            for fut in as_completed(list(work)):
-                r = _file_result(fut, *work[fut])
+        with DaskTaskRunner(address=self.dask_address) as dask:
+            futures = dask.map(tasks.process, {
+                "unit": units, "done": [done[u.key] for u in units], "render_only": [render_only[u.key] for u in units],
+                **{k: unmapped(v) for k, v in dict(
+                    path=None, day=self.day, node=self.node, output=self.output, cache=self.downloads.cache,
+                    clip_settings=self.clip_settings, render_settings=self.render_settings,
+                    drop=not self.downloads.keep, score_all=score_all).items()}})
+            for fut, u in zip(futures, units, strict=True):
+                r = _file_result(_outcome(fut), u, None)
                 results.append(progress.file_done(r) if progress else r)
         return results
 
 
-def _processing(dask_address: str | None):
-    """A Dask cluster's task runner when an address is given; else none (the flow's process pool)."""
-    if not dask_address:
-        return nullcontext(None)
-    from prefect_dask import DaskTaskRunner
+class _Files:
+    """The units of a pass as their tasks end. A processed unit that staged clips gets its upload
+    task; a unit is done (its result kept, the progress told) once nothing of it is left to run.
+    Each future reports to a queue as it ends and is handled then, in the flow's thread."""
 
-    return DaskTaskRunner(address=dask_address)
+    def __init__(self, progress: DayProgress | None, uploading: ThreadPoolTaskRunner, output: Output) -> None:
+        self.path: dict[str, Any] = {}
+        """Each unit's local path, or its download task's future."""
+        self.stage: dict[str, Staging] = {}
+        self.progress, self.uploading, self.output = progress, uploading, output
+        self.results: list[FileResult] = []
+        self.broken: list[FileUnit] | None = None
+        """While set: the units whose worker process died under them on Prefect's pool, to run again."""
+        self._ended: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._waiting: dict[int, Callable[[], None]] = {}
+
+    def wait(self, units: list[FileUnit], processing: Iterable[Any]) -> None:
+        """Until every unit these processing futures run (one each, in order) is done, or broken."""
+        for u, fut in zip(units, processing, strict=True):
+            self._watch(fut, partial(self._processed, u, fut))
+        while self._waiting:
+            self._waiting.pop(id(self._ended.get()))()
+
+    def _watch(self, future: Any, then: Callable[[], None]) -> None:
+        self._waiting[id(future)] = then
+        future.add_done_callback(self._ended.put)
+
+    def _processed(self, unit: FileUnit, fut: Any) -> None:
+        outcome = _outcome(fut)
+        if isinstance(outcome, BrokenProcessPool):  # Prefect's pool: its task run stays Running unless told
+            again = self.broken is not None
+            mark_crashed(fut, f"its worker process died ({outcome})" + ("; the file runs again" if again else ""))
+            if again:
+                self.broken.append(unit)  # type: ignore[union-attr]
+                return
+        downloaded = self.path[unit.key]
+        r = _file_result(outcome, unit, downloaded if isinstance(downloaded, PrefectFuture) else None)
+        if not r.objects:  # nothing staged: the clips were there already, or it made none
+            self._done(r)
+            return
+        staged = Staged(unit.key, self.stage[unit.key].folder, tuple(r.objects), r.present)
+        up = self.uploading.submit(tasks.upload, {"staged": staged, "output": self.output},
+                                   wait_for=[fut])
+        self._watch(up, partial(self._uploaded, r, staged, up))
+
+    def _uploaded(self, r: FileResult, staged: Staged, fut: Any) -> None:
+        outcome = _outcome(fut)
+        if isinstance(outcome, Uploaded):
+            r = with_upload(r, outcome.failed, outcome.seconds)
+        else:  # failed for good: the clips whose objects are still staged never reached the output
+            error = f"{type(outcome).__name__}: {outcome}"
+            r = with_upload(r, dict.fromkeys(not_arrived(staged), error))
+            discard(staged.folder)
+            get_run_logger().warning("%s", r.error)
+        self._done(r)
+
+    def _done(self, r: FileResult) -> None:
+        self.results.append(self.progress.file_done(r) if self.progress else r)
 
 
-def _file_result(processed, unit: FileUnit, downloaded) -> FileResult:
-    """What a file's tasks came to (its download, when it had one, and its processing); a failure
-    becomes a record with every owned window skipped."""
+def _on_prefect_pool(workers: int | None, units: list[FileUnit], mapped: Callable[[list[FileUnit]], dict[str, Any]],
+                     files: _Files) -> None:
+    """The units mapped over Prefect's process pool. A worker that dies breaks the whole pool (Python's
+    ProcessPoolExecutor) and every file on it fails with BrokenProcessPool: those run again, once,
+    on a new pool. A file whose worker dies twice (out of memory, say) fails as any failed file does."""
+    files.broken = []
+    with prefect_pool(workers) as processing:
+        files.wait(units, processing.map(tasks.process, mapped(units)))
+    again, files.broken = files.broken, None
+    if again:
+        get_run_logger().warning("a worker process died: %d files run again on a new pool", len(again))
+        with prefect_pool(workers) as processing:
+            files.wait(again, processing.map(tasks.process, mapped(again)))
+
+
+def _outcome(future: Any) -> Any:
+    """A future's result, or the exception it ended with (a process-pool future whose input, the
+    download, failed raises, as does one whose worker process died)."""
     try:
-        outcome = processed.result(raise_on_failure=False)
-    except Exception as e:  # a process-pool future whose input (the download) failed raises
-        outcome = e
+        return future.result(raise_on_failure=False)
+    except Exception as e:
+        return e
+
+
+def _file_result(outcome: Any, unit: FileUnit, downloaded) -> FileResult:
+    """What a file's processing came to (`_outcome`), or its download's failure when it had one;
+    a failure becomes a record with every owned window skipped."""
     if isinstance(outcome, FileResult):
         if outcome.status != FileStatus.OK:
             get_run_logger().warning("%s", outcome.error)

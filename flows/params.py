@@ -30,7 +30,7 @@ class Output(BaseModel):
     s3_block: str | None = Field(None, description="Name of a saved S3Bucket block (`whaledr blocks`); "
                                  "keys go under its bucket_folder.")
     prefix: str = Field("", description="Key prefix under the folder (an S3 block's bucket_folder is its own).")
-    upload_concurrency: int = Field(DEFAULT_UPLOAD_CONCURRENCY, ge=1, description="Parallel uploads per worker.")
+    upload_concurrency: int = Field(DEFAULT_UPLOAD_CONCURRENCY, ge=1, description="Parallel uploads per file's upload task.")
     public_read: bool = Field(False, description="Upload with the public-read ACL (for buckets that use ACLs).")
     cache_control: str | None = Field(None, description="Cache-Control of clips, e.g. "
                                       "'public, max-age=31536000, immutable' (clips never change).")
@@ -39,8 +39,9 @@ class Output(BaseModel):
         return f"S3 block {self.s3_block!r}" if self.s3_block else f"folder {self.folder}"
 
     def open(self) -> Sink:
-        """One sink (and one S3 connection pool) per process and output. A folder needs no Prefect:
-        the day's worker processes do not import it (flows.pool)."""
+        """One sink (and one S3 connection pool) per process and output. A folder needs no Prefect
+        (an S3 block does): the day's worker processes write to a staging folder, and only a Dask
+        worker opens the output itself."""
         if not self.s3_block:
             return open_sink(self.folder, self.prefix)
         from .targets import open_s3_output

@@ -20,6 +20,11 @@ from whaledr_core.sinks import S3Sink, s3_client
 if TYPE_CHECKING:
     from .params import Output
 
+UPLOADS = 2
+"""A day run's upload tasks at once (one per worker, by default); each moves its file's clips
+`Output.upload_concurrency` at a time, over one S3 connection pool sized for all of them."""
+
+
 class FirebaseDatabase(Block):
     """The app's Firebase Realtime Database: its URL and one credential, kept as secrets."""
 
@@ -71,7 +76,8 @@ def open_s3_output(output: Output) -> S3Sink:
     if output.prefix and output.prefix.strip("/") != bucket.bucket_folder.strip("/"):
         raise ValueError("with an S3 block, the key prefix is the block's bucket_folder; drop --prefix")
     creds = bucket.credentials
-    client = s3_client(creds.get_boto3_session(), creds.aws_client_parameters.endpoint_url, output.upload_concurrency)
+    client = s3_client(creds.get_boto3_session(), creds.aws_client_parameters.endpoint_url,
+                       UPLOADS * output.upload_concurrency)
     return S3Sink(client, bucket.bucket_name, bucket.bucket_folder, output.upload_concurrency,
                   output.public_read, output.cache_control)
 

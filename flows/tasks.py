@@ -19,6 +19,8 @@ from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
 from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import S3Sink
+from whaledr_core.upload import Staged, Staging, Uploaded
+from whaledr_core.upload import upload as upload_staged
 
 from .app import app_database
 from .limits import download_slot
@@ -90,15 +92,17 @@ def process(
     drop: bool = False,
     render_only: frozenset[int] | None = None,
     score_all: bool = True,
+    stage: Staging | None = None,
 ) -> FileResult:
-    """The file's clips, made on the day's worker processes (`flows.pool`), or here on a Dask worker;
-    see `worker.process_here` for the arguments."""
+    """The file's clips, made on a worker process: handed to the day's own pool from this thread
+    (`flows.pool`), or here when Prefect's process pool or Dask runs the task; with `stage`, into a
+    staging folder for the upload task. See `worker.process_here` for the arguments."""
     if path is None or unit.next_file is not None or unit.also:  # what the worker would download, fetched here
         failure = _fetch_ahead(unit, path is None, cache or str(fetch.default_cache()))
         if failure is not None:
             return failure
     result = run_on_workers(partial(process_here, unit, path, day, node, output, cache, clip_settings,
-                                    render_settings, done, drop, render_only, score_all))
+                                    render_settings, done, drop, render_only, score_all, stage))
     if result.next_missing:
         get_run_logger().warning("%s: the next file was not available for the window that runs into it: %s",
                                  unit.file.name, "; ".join(n for n in result.notes if n.startswith("next file"))
@@ -123,6 +127,23 @@ def _fetch_ahead(unit: FileUnit, own: bool, cache: str) -> FileResult | None:
         except fetch.FetchError as e:
             get_run_logger().info("next file %s not fetched ahead: %s", unit.next_file.name, e)
     return None
+
+
+class UploadFailed(RuntimeError):
+    """Some of a file's clips did not reach the output; a retry moves what is still staged."""
+
+
+@task(name="upload", task_run_name="upload {staged.name}", retries=2, retry_delay_seconds=[5, 30],
+      cache_policy=NO_CACHE)
+def upload(staged: Staged, output: Output) -> Uploaded:
+    """A file's staged clips into the output (`whaledr_core.upload`): objects, bytes, and the clips
+    that were there already. A clip that does not arrive fails the task, whose retries move what
+    is still staged; the flow then skips the clips that never arrived as errors."""
+    done = upload_staged(staged, output.open())
+    get_run_logger().info("%s", done.describe(staged.name))
+    if done.failed:
+        raise UploadFailed(done.describe(staged.name))
+    return done
 
 
 @task(name="write-day-manifest", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

@@ -1,5 +1,7 @@
-"""What a worker process runs for one file. No Prefect here: the worker imports only the core (and,
-for an S3 output, the block that opens it, once per process)."""
+"""What a worker process runs for one file. No Prefect here: the worker imports only the core. It
+writes the file's clips into a staging folder, which the upload task moves into the output; on a
+Dask worker (another machine, whose disk the flow cannot see) it writes them to the output itself,
+opening an S3 output's block once per process."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from whaledr_core.clips import ClipSettings, FileUnit, Skip
 from whaledr_core.fileclips import FileResult, FileStatus, failed, process_file
 from whaledr_core.listing import RawFile
 from whaledr_core.render import RenderSettings
+from whaledr_core.upload import Staging
 
 from .params import Output
 
@@ -33,12 +36,14 @@ def process_here(
     drop: bool = False,
     render_only: frozenset[int] | None = None,
     score_all: bool = True,
+    stage: Staging | None = None,
 ) -> FileResult:
     """Without `path` (on a Dask worker) the file is fetched here first, into this machine's cache,
     and with `drop` the downloads are deleted once the file is done. A repair's other files are
     fetched here too (the day's first pass left them in the cache). With `render_only`, only those
     windows are encoded and stored (the others are scored only, or with `score_all` False not at all:
-    a second pass)."""
+    a second pass). With `stage`, the clips go to that staging folder, for the upload task; without,
+    to the output."""
     nxt = unit.next_file
     cache = cache or str(fetch.default_cache())
     used: list[str] = []
@@ -68,7 +73,8 @@ def process_here(
             notes.append(f"next file {nxt.name} not available: {e}")
             return None
 
-    result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), clip_settings,
+    sink = stage.sink() if stage is not None else output.open()
+    result = process_file(unit, path, next_path if nxt else None, day, node, sink, clip_settings,
                           render_settings, done, render_only, score_all, also)
     result.notes += notes
     if drop and result.status == FileStatus.OK and fetch.is_remote(unit.file.url):  # never a folder source's own files

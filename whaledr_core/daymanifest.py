@@ -148,7 +148,7 @@ def build(
 
 def _file_entry(r: FileResult, accounting: ownership.Accounting) -> dict[str, Any]:
     entry = {k: v for k, v in asdict(r).items()
-             if k not in ("clips", "skipped", "scores", "columns", "key", "also", "repair")}
+             if k not in ("clips", "skipped", "scores", "columns", "key", "also", "repair", "objects")}
     entry["clips"], entry["skipped_windows"] = len(r.clips), len(r.skipped)
     entry["seconds"] = {k: round(v, 4) for k, v in r.seconds.items()}
     entry["spans"] = [list(s) for s in r.spans]

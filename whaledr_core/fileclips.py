@@ -95,6 +95,9 @@ class FileResult:
     """A repair's other files, whose data is merged with this file's."""
     repair: str | None = None
     """Why a repair served these windows again; None for a file of the day's plan."""
+    objects: list[tuple[str, str, str]] = field(default_factory=list)
+    """(sample ID, key, content type) of every object this run wrote, in order: what a staged
+    result's upload moves into the output (`upload.Staged`); not in the manifest."""
 
     def __post_init__(self) -> None:
         self.key = self.key or self.name
@@ -277,6 +280,7 @@ def process_file(
     spent["write"] += time.perf_counter() - t3
     r.clips += store.stored
     r.written = len(store.stored)
+    r.objects = store.objects
     if store.failed:
         r.status = FileStatus.FAILED
         r.error = f"{unit.file.name}: {len(store.failed)} clips not stored, first: {store.failed[0][1]}"
@@ -304,6 +308,23 @@ def with_first_pass(second: FileResult, first: FileResult) -> FileResult:
     second.scores = {**first.scores, **second.scores}
     second.columns = {**first.columns, **second.columns}
     return second
+
+
+def with_upload(r: FileResult, failed: Mapping[str, str], seconds: float = 0.0) -> FileResult:
+    """A staged result once its upload ended: a clip whose objects did not all reach the output
+    (`failed`: sample ID -> error) is no clip but a window skipped for an error, and the file failed;
+    no manifest lists a sample that is not stored."""
+    r.seconds["upload"] = seconds
+    if not failed:
+        return r
+    lost = [c for c in r.clips if c[0] in failed]
+    r.clips = [c for c in r.clips if c[0] not in failed]
+    r.written -= len(lost)
+    r.skipped = sorted(r.skipped + [(k, Skip.ERROR, cov) for _, k, cov in lost], key=lambda s: s[0])
+    r.status = FileStatus.FAILED
+    first = next(iter(failed.items()))
+    r.error = f"{r.name}: {len(lost)} clips not uploaded, first: {first[0]}: {first[1]}"
+    return r
 
 
 def _levels(db, k: int, floor: Floor | None, render_settings: RenderSettings, clip_settings: ClipSettings):
@@ -354,8 +375,10 @@ class _Storer:
         n = max(1, getattr(sink, "concurrency", 1))
         self.pool = ThreadPoolExecutor(n, thread_name_prefix="store") if n > 1 else None
         self.window = 2 * n
-        self.pending: deque[tuple[Clip, Callable[[], None]]] = deque()
+        self.pending: deque[tuple[Clip, Callable[[], None], list[tuple[str, bytes, str]]]] = deque()
         self.stored: list[Clip] = []
+        self.objects: list[tuple[str, str, str]] = []
+        """(sample ID, key, content type) of the stored clips' objects, in order."""
         self.failed: list[tuple[Clip, str]] = []
 
     def _put_all(self, objects: list[tuple[str, bytes, str]]) -> None:
@@ -364,17 +387,18 @@ class _Storer:
 
     def add(self, clip: Clip, objects: list[tuple[str, bytes, str]]) -> None:
         if self.pool is None:
-            self._settle(clip, lambda: self._put_all(objects))
+            self._settle(clip, lambda: self._put_all(objects), objects)
             return
         while len(self.pending) >= self.window:
             self._settle(*self.pending.popleft())
-        self.pending.append((clip, self.pool.submit(self._put_all, objects).result))
+        self.pending.append((clip, self.pool.submit(self._put_all, objects).result, objects))
 
-    def _settle(self, clip: Clip, outcome: Callable[[], None]) -> None:
+    def _settle(self, clip: Clip, outcome: Callable[[], None], objects: list[tuple[str, bytes, str]]) -> None:
         """Record the clip as stored, or as failed with the error its puts raised."""
         try:
             outcome()
             self.stored.append(clip)
+            self.objects += [(clip[0], key, content_type) for key, _, content_type in objects]
         except Exception as e:
             self.failed.append((clip, f"{type(e).__name__}: {e}"))
 

@@ -8,6 +8,7 @@ same shared object (the app's manifest) never lose each other's changes.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 DEFAULT_UPLOAD_CONCURRENCY = 16
-"""Parallel PUTs per worker process: enough to hide ~50 ms round trips behind ~15 ms of rendering
-per clip, few enough to stay clear of S3's per-prefix request rates with several workers."""
+"""Parallel PUTs per upload (a file's upload task, or a Dask worker): enough to hide ~50 ms round
+trips behind ~15 ms of rendering per clip, few enough to stay clear of S3's per-prefix request rates
+with two uploads at once."""
 
 
 class Sink(Protocol):
@@ -71,6 +73,21 @@ class LocalSink:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def move_in(self, key: str, path: str | Path) -> None:
+        """A complete file written elsewhere on this machine becomes `key`: renamed into place when it
+        is on the same filesystem (atomic, and no byte copied), else written as `put` writes."""
+        dest = self._path(key)
+        if dest.parent not in self._made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(dest.parent)
+        try:
+            os.replace(path, dest)
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+            self.put(key, Path(path).read_bytes())
+            Path(path).unlink()
 
     def get(self, key: str) -> bytes | None:
         try:

@@ -34,6 +34,7 @@ def backfill(
     publish: o.Publish = o.DEFAULT_PUBLISH,
     store: o.Store = o.DEFAULT_STORE,
     dask_address: o.DaskAddress = None,
+    task_runner: o.TaskRunner = o.DEFAULT_TASK_RUNNER,
     max_days: Annotated[int, typer.Option(
         help=f"Longer ranges need --yes. [default: {MAX_DAYS_WITHOUT_CONFIRMATION}]")] = 0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm a range longer than --max-days.")] = False,
@@ -58,6 +59,7 @@ def backfill(
         o.fail(str(e))
     if concurrency < 1:
         o.fail("--concurrency must be at least 1")
+    runner = o.task_runner(task_runner)
     try:
         selection = Selection(publish=publish, store=store)
     except ValueError as e:
@@ -77,8 +79,8 @@ def backfill(
         with ProgressBar() as listener, listening(listener):
             state = backfill_flow(start=first, end=last, hydrophones=nodes, overwrite=overwrite, source=source,
                                   output=output, app=app_group, selection=selection, dask_address=dask_address,
-                                  deployment=deployment,
-                                  concurrency=concurrency, max_days=len(days), return_state=True)
+                                  deployment=deployment, concurrency=concurrency, max_days=len(days),
+                                  task_runner=runner, return_state=True)
         skipped = _no_data(state)
         for day in days:
             for node in nodes:

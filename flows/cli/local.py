@@ -78,8 +78,8 @@ def open_blocks(output: Output, app: App, rendering: Rendering | None = None) ->
 
 def run_day(day: dt.date, node: str, source: str, output: Output, app: App, downloads: Downloads,
             rendering: Rendering, selection: Selection, overwrite: bool, dask_address: str | None,
-            workers: int | None, verbose: bool) -> int:
-    """The day flow here, on `workers` processes; returns the exit code (0 complete, 1 not)."""
+            workers: int | None, verbose: bool, task_runner: str = "lean") -> int:
+    """The day flow here, on `workers` processes and `task_runner`; returns the exit code (0 complete, 1 not)."""
     quiet(verbose)
     from whaledr_core import daymanifest
 
@@ -94,7 +94,8 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
         with ProgressBar() as listener, listening(listener):
             state = day_flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
                              rendering=rendering, selection=selection, overwrite=overwrite,
-                             dask_address=dask_address, workers=workers, return_state=True)
+                             dask_address=dask_address, workers=workers, task_runner=task_runner,
+                             return_state=True)
         record = daymanifest.read(sink, node, day)
     seconds = time.perf_counter() - started
     if state.is_completed() and record:

@@ -16,6 +16,8 @@ from whaledr_core.catalog import DEFAULT_HYDROPHONES
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 
 from ..params import Selection
+from ..runners import DEFAULT_TASK_RUNNER as DEFAULT_TASK_RUNNER  # the commands' default
+from ..runners import TASK_RUNNERS
 
 HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
 
@@ -32,7 +34,7 @@ FirebaseBlock = Annotated[str | None, typer.Option(
 AppBlock = Annotated[str | None, typer.Option(
     "--app", help="Saved whaledr App block (`whaledr app-block`): keys are checked against its templates before "
                   "any work, and new IDs go to its database in its schema.")]
-UploadConcurrency = Annotated[int, typer.Option(help="Parallel uploads per worker process.")]
+UploadConcurrency = Annotated[int, typer.Option(help="Parallel uploads per file's upload task (two run at once).")]
 PublicRead = Annotated[bool, typer.Option(help="Upload with the public-read ACL (for buckets that use ACLs).")]
 CacheControl = Annotated[str | None, typer.Option(
     help="Cache-Control header for clips, e.g. 'public, max-age=31536000, immutable'.")]
@@ -47,6 +49,10 @@ Publish = Annotated[str, typer.Option(help=PUBLISH_HELP)]
 Store = Annotated[str, typer.Option(help=STORE_HELP)]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")]
+TaskRunner = Annotated[str, typer.Option(
+    help="How files reach the worker processes: lean (Prefect task runs in threads hand each file to workers "
+         "that import no Prefect: less core time and memory) or prefect (Prefect's ProcessPoolTaskRunner). "
+         "README \"Code\".")]
 Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")]
 
 DEFAULT_OUT = Path("whaledr-out")
@@ -75,6 +81,13 @@ def one_line(e: Exception) -> str:
         field = str(first["loc"][-1])
         return f"{OPTION_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: {message}"
     return str(e)
+
+
+def task_runner(name: str) -> str:
+    """The task runner named, checked before any server starts."""
+    if name not in TASK_RUNNERS:
+        fail(f"--task-runner takes {' or '.join(TASK_RUNNERS)} (got {name!r})")
+    return name
 
 
 def parse_date(value: str) -> dt.date:

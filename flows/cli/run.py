@@ -30,6 +30,7 @@ def run(
     cache_control: o.CacheControl = None,
     clip_seconds: Annotated[int, typer.Option(help="Clip length in seconds; must divide a day.")] = _C.clip_seconds,
     workers: o.Workers = None,
+    task_runner: o.TaskRunner = o.DEFAULT_TASK_RUNNER,
     overwrite: o.Overwrite = False,
     cache: o.Cache = None,
     keep_downloads: Annotated[bool, typer.Option(help="Keep a finished day's downloads in the cache.")] = False,
@@ -74,6 +75,7 @@ def run(
         policy = "floor"
     if workers is not None and workers < 1:
         o.fail("--workers must be at least 1")
+    runner = o.task_runner(task_runner)
     try:  # every setting is checked here, so that a mistake costs a line, not a started run
         rendering = Rendering(clip_seconds=clip_seconds, nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax, cmap=cmap,
                               db_policy=policy, db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav,
@@ -87,7 +89,7 @@ def run(
     source = checked_source(source)
     downloads = Downloads(cache=str(cache) if cache else None, keep=keep_downloads)
     raise typer.Exit(run_day(day, node, source, output, app_group, downloads, rendering, selection, overwrite,
-                             dask_address, workers, verbose))
+                             dask_address, workers, verbose, runner))
 
 
 def demo(
