@@ -30,7 +30,8 @@ class Output(BaseModel):
     s3_block: str | None = Field(None, description="Name of a saved S3Bucket block (`whaledr blocks`); "
                                  "keys go under its bucket_folder.")
     prefix: str = Field("", description="Key prefix under the folder (an S3 block's bucket_folder is its own).")
-    upload_concurrency: int = Field(DEFAULT_UPLOAD_CONCURRENCY, ge=1, description="Parallel uploads per file's upload task.")
+    upload_concurrency: int = Field(DEFAULT_UPLOAD_CONCURRENCY, ge=1,
+                                    description="Parallel uploads per file's upload task.")
     public_read: bool = Field(False, description="Upload with the public-read ACL (for buckets that use ACLs).")
     cache_control: str | None = Field(None, description="Cache-Control of clips, e.g. "
                                       "'public, max-age=31536000, immutable' (clips never change).")
