@@ -24,6 +24,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("scaling", ("to_levels (", "db_limits (", "_levels (whaledr_core", "floor_levels (")),
     ("image encode", ("encode_image (",)),
     ("wav encode", ("wav_bytes (",)),
+    ("upload (moves staged clips into the output)", ("upload (whaledr_core/upload.py",)),
     ("writes (syscalls, page cache)", ("LocalSink.put", "S3Sink.put", "_put_all (")),
     ("download", ("local_copy (",)),
     ("rest of process_file", ("process_file (",)),

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run                     # 6 and 30 synthetic files, 2 workers (~10 minutes)
     .venv/bin/python -m bench.run --no-profile        # without py-spy's breakdown (~7 minutes)
+    .venv/bin/python -m bench.run --runners lean,prefect --no-budget   # both task runners (~15 minutes)
 
 Every figure is core time (user + system CPU of every process of the run: the CLI and its flow, the
 private Prefect server, the workers) at steady state: a run of `--large` files less a run of
@@ -12,6 +13,10 @@ start fall out. Ratios are measured in one run: absolute times on a shared machi
 - stages: the core alone, `process_file` over the files in one process (bench/stages.py);
 - flow: `whaledr run` as a user runs it (Prefect flow, worker processes, local folder output), with
   the mirror as a folder and again served over loopback HTTP, and once with a typical budget;
+- runners: with `--runners`, the flow from a folder on each task runner named (`--task-runner`: the
+  default `lean` pool, Prefect's `prefect` ProcessPoolTaskRunner), same files, interleaved with the
+  rest; each runner's core ms a clip, its ratio to the first runner's, its workers' memory, and the
+  spread of its steady-state figure over the repeats;
 - original: the original's settings (mlab.specgram, nfft 4096, a 21-sample hop, a matplotlib
   figure per clip, int32 WAV) on a few clips;
 - parts: py-spy's samples of the stage path and of the flow, sorted into the same parts
@@ -160,11 +165,13 @@ def budget_for(windows: int) -> str:
     return f"top:{top}+random:{random}"
 
 
-def profile(work: Path, mirrors: dict[int, Path], workers: int, stage_core: float, flow_core: float) -> dict:
+def profile(work: Path, mirrors: dict[int, Path], workers: int, stage_core: float, flow_core: float,
+            runners: dict[str, float] | None = None) -> dict:
     """py-spy's breakdown of the stage path and of the flow into the same parts, ms of core time per clip,
-    and the raw samples of each part in each run (`samples`: on a few files the difference is noise)."""
+    and the raw samples of each part in each run (`samples`: on a few files the difference is noise).
+    `runners` (name -> its core ms a clip): the flow on each of these task runners too, as `flow-NAME`."""
     out: dict[str, dict] = {}
-    counts: dict[str, dict[int, tuple]] = {"stages": {}, "flow": {}}
+    counts: dict[str, dict[int, tuple]] = {"stages": {}, "flow": {}, **{f"flow-{r}": {} for r in runners or {}}}
     for n, mirror in mirrors.items():
         raw, spy_out = work / f"stages-{n}.txt", work / f"spy-stages-{n}"
         shutil.rmtree(spy_out, ignore_errors=True)  # as every run: a write over a kept run's file costs more
@@ -180,7 +187,16 @@ def profile(work: Path, mirrors: dict[int, Path], workers: int, stage_core: floa
         if r.returncode != 0:
             raise SystemExit(f"whaledr run under py-spy failed:\n{r.stderr}")
         counts["flow"][n] = (parts.samples(raw), n * 60)
-    for path, core in (("stages", stage_core), ("flow", flow_core)):
+        for runner in runners or {}:
+            cmd, env = whaledr_run(str(mirror), work / f"spy-flow-{runner}-{n}", work / "prefect-home", work / "cache",
+                                   workers, ("--task-runner", runner))
+            raw = work / f"flow-{runner}-{n}.txt"
+            r = parts.record(cmd, raw, env, ROOT)
+            if r.returncode != 0:
+                raise SystemExit(f"whaledr run --task-runner {runner} under py-spy failed:\n{r.stderr}")
+            counts[f"flow-{runner}"][n] = (parts.samples(raw), n * 60)
+    cores = {"stages": stage_core, "flow": flow_core, **{f"flow-{r}": c for r, c in (runners or {}).items()}}
+    for path, core in cores.items():
         (small, c_small), (large, c_large) = (counts[path][n] for n in sorted(counts[path]))
         out[path] = parts.per_clip(small, large, c_large - c_small, core)
     out["samples"] = {f"{path} {n}": dict(c) for path, by_n in counts.items() for n, (c, _) in by_n.items()}
@@ -231,6 +247,25 @@ def original(mirror: Path, n_clips: int) -> dict[str, float] | None:
 
 
 
+def runner_figures(tries: dict, runners: list[str], small: int, large: int, stage_core: float) -> dict:
+    """Each task runner's steady core ms a clip (least disturbed runs), the spread of that figure over
+    the repeats (the i-th small run against the i-th large run), its ratio to the first runner's and
+    to the stage path, the core ms a file costs beyond the stage path, and its workers' peak memory."""
+    out: dict[str, dict] = {}
+    for r in runners:
+        smalls, larges = tries[f"runner-{r}", small], tries[f"runner-{r}", large]
+        best = steady(min(smalls, key=lambda x: x["cpu"]), min(larges, key=lambda x: x["cpu"]))
+        each = [steady(s, la) for s, la in zip(smalls, larges, strict=True)]
+        out[r] = {"core_ms_per_clip": round(best, 2), "spread": [round(min(each), 2), round(max(each), 2)],
+                  "over_stages": round(best / stage_core, 3),
+                  "overhead_ms_per_file": round((best - stage_core) * 60, 1),
+                  "peak_worker_rss_mib": max(x["peak_worker_rss_mib"] for x in smalls + larges)}
+    first = out[runners[0]]["core_ms_per_clip"]
+    for r in runners:
+        out[r][f"over_{runners[0]}"] = round(out[r]["core_ms_per_clip"] / first, 3)
+    return out
+
+
 def check(figures: dict) -> dict[str, bool | None]:
     out = {}
     for name, (op, limit) in TARGETS.items():
@@ -250,8 +285,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--budget", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the typical budget for its node-day figure")
     p.add_argument("--repeat", type=int, default=3, help="runs of each kind; the one with the least core time counts")
+    p.add_argument("--runners", default="",
+                   help="also run the flow from a folder on each of these task runners, e.g. lean,prefect")
     p.add_argument("--keep", type=Path, help="work in this folder and keep it")
     a = p.parse_args(argv)
+    runners = [r for r in a.runners.split(",") if r]
     if not 2 <= a.small < a.large:
         p.error("need 2 <= --small < --large (the stage path's first file only warms up)")
     work = a.keep or Path(tempfile.mkdtemp(prefix="whaledr-bench-"))
@@ -274,13 +312,19 @@ def main(argv: list[str] | None = None) -> dict:
                 if a.budget and attempt == 0:
                     tries["budget", n].append(flow(str(mirror), work / "flow-budget", home, work / "cache",
                                                    a.workers, ("--publish", budget_for(n * 60))))
+                for runner in runners:
+                    log(f"{n} files ({attempt + 1} of {a.repeat}): the flow on task runner {runner} ...")
+                    tries[f"runner-{runner}", n].append(flow(str(mirror), work / f"flow-{runner}", home,
+                                                             work / "cache", a.workers, ("--task-runner", runner)))
         runs = {k: min(v, key=lambda r: r["cpu"]) for k, v in tries.items()}  # the least disturbed of each
         S, L = a.small, a.large
         stage_core = steady(runs["stages", S], runs["stages", L])
         flow_core = steady(runs["flow", S], runs["flow", L])
         http_core = steady(runs["http", S], runs["http", L])
         o = original(mirrors[S], a.original_clips)
-        breakdown = profile(work, mirrors, a.workers, stage_core, flow_core) if a.profile else None
+        by_runner = runner_figures(tries, runners, S, L, stage_core) if runners else None
+        breakdown = profile(work, mirrors, a.workers, stage_core, flow_core,
+                            {r: f["core_ms_per_clip"] for r, f in (by_runner or {}).items()}) if a.profile else None
         flows = [runs[k, n] for k in ("flow", "http", "budget") for n in (S, L) if (k, n) in runs]
         largest = max(flows, key=lambda r: r["largest_process_rss_mib"])
         figures = {
@@ -298,6 +342,7 @@ def main(argv: list[str] | None = None) -> dict:
             "node_day_budget": node_day(runs["budget", S], runs["budget", L], "windows") if a.budget else None,
             "budget_stored_bytes_fall": round(runs["flow", L]["stored_bytes"] / runs["budget", L]["stored_bytes"], 1)
             if a.budget else None,
+            "runners": by_runner,
         }
         result = {
             "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
