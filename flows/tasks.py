@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 
 from whaledr_core import appmanifest, appsync, daymanifest, fetch
 from whaledr_core.catalog import Hydrophone, get_hydrophone
@@ -135,15 +136,17 @@ class UploadFailed(RuntimeError):
 
 @task(name="upload", task_run_name="upload {staged.name}", retries=2, retry_delay_seconds=[5, 30],
       cache_policy=NO_CACHE)
-def upload(staged: Staged, output: Output) -> Uploaded:
-    """A file's staged clips into the output (`whaledr_core.upload`): objects, bytes, and the clips
-    that were there already. A clip that does not arrive fails the task, whose retries move what
-    is still staged; the flow then skips the clips that never arrived as errors."""
+def upload(staged: Staged, output: Output) -> State[Uploaded]:
+    """A file's staged clips into the output (`whaledr_core.upload`); the task run's state message says
+    what it moved (objects, bytes, and the clips that were there already), its result is the `Uploaded`.
+    A clip that does not arrive fails the task, whose retries move what is still staged; the flow then
+    skips the clips that never arrived as errors."""
     done = upload_staged(staged, output.open())
-    get_run_logger().info("%s", done.describe(staged.name))
+    said = done.describe(staged.name)
+    get_run_logger().info("%s", said)
     if done.failed:
-        raise UploadFailed(done.describe(staged.name))
-    return done
+        raise UploadFailed(said)
+    return Completed(message=said, data=done)
 
 
 @task(name="write-day-manifest", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

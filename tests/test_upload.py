@@ -110,3 +110,47 @@ def test_a_new_run_of_a_day_removes_what_a_killed_run_of_that_day_left_staged(tm
     other_day = day_run_folder(root, "LJ01D", DAY + dt.timedelta(days=1))
     fresh = day_run_folder(root, "LJ01D", DAY)
     assert not killed.exists() and fresh.exists() and other_day.exists()
+
+
+def test_an_upload_is_a_task_run_that_says_what_it_moved_and_retries_what_did_not_arrive(tmp_path, prefect_api):
+    """A file's upload is its own task run, named for the file. An attempt that cannot move a clip fails,
+    its message naming what moved and what did not; the retry moves only what is left, and the run ends
+    Completed with a state message saying objects, bytes and clips already present (what the UI shows)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    from flows.params import Output
+    from flows.tasks import upload as upload_task
+
+    out = tmp_path / "out"
+    staged = staged_clips(day_run_folder(staging_root(str(out), tmp_path), "LJ01D", DAY) / "0", "")
+    blocker = out / clip_key("", IDS[2], "jpg")
+    blocker.mkdir(parents=True)  # the third clip's image cannot be moved in
+    failed_attempts: list[str] = []
+
+    def mended(task, run, state) -> bool:
+        """Prefect asks before it retries: the fault is gone by then."""
+        failed_attempts.append(state.message or "")
+        blocker.rmdir()
+        return True
+
+    state = upload_task.with_options(retry_delay_seconds=1, retry_condition_fn=mended)(
+        staged, Output(folder=str(out)), return_state=True)
+    assert state.is_completed(), state
+    assert state.message == f"{staged.name}: 1 objects (0.0 MB) uploaded, 2 clips already present"
+    assert state.result().objects == 1 and not Path(staged.folder).exists()
+    assert len(failed_attempts) == 1
+    assert "5 objects" in failed_attempts[0] and "1 clips not uploaded" in failed_attempts[0], failed_attempts
+    assert "IsADirectoryError" in failed_attempts[0]
+
+    deadline = time.monotonic() + 60  # the server records a task run's states from events, a moment later
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_task_run(state.state_details.task_run_id)
+            history = [s.name for s in client.read_task_run_states(run.id)]
+            if (run.state and run.state.is_completed()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert run.name == f"upload {staged.name}" and run.state and run.state.message == state.message
+    assert "AwaitingRetry" in history and history[-1] == "Completed", history
