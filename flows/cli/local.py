@@ -94,7 +94,7 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
         with ProgressBar() as listener, listening(listener):
             state = day_flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
                              rendering=rendering, selection=selection, overwrite=overwrite,
-                             dask_address=dask_address, workers=workers, return_state=True)
+                             dask_address=dask_address or "", workers=workers or 0, return_state=True)
         record = daymanifest.read(sink, node, day)
     seconds = time.perf_counter() - started
     if state.is_completed() and record:
@@ -140,7 +140,8 @@ class ProgressBar:
             self.task = self.progress.add_task(event.label or "processing", total=event.total, clips=0, rate="-")
         elif self.task is not None:
             rate = event.clips / max(time.perf_counter() - self.t0, 1e-6)
-            self.progress.update(self.task, completed=event.done, clips=event.clips, rate=f"{rate:.0f}")
+            self.progress.update(self.task, completed=event.done, total=event.total, clips=event.clips,
+                                 rate=f"{rate:.0f}")  # a top budget's second pass adds files to the total
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
