@@ -22,9 +22,10 @@ from whaledr_core.clips import ClipSettings, FileUnit, Skip
 from whaledr_core.fetch import default_cache, is_remote
 from whaledr_core.fileclips import FileResult, FileStatus, failed, with_first_pass
 from whaledr_core.naming import day_prefix
+from whaledr_core.ownership import arbitrate
 from whaledr_core.publish import parse_budget, widens
 from whaledr_core.render import RenderSettings
-from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun
+from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun, stored_clips
 
 from . import tasks
 from .app import check_target
@@ -104,8 +105,8 @@ def day_flow(
     sink = output.open()
     previous = daymanifest.read(sink, h.node, day)
     _warn_if_wider(previous, selection, f"{h.node} {day}")
-    rerun = plan_rerun(plan, previous, sink.keys(day_prefix(sink.prefix, h.node, day)),
-                       sink.prefix, h.node, clip_settings, render_settings, overwrite)
+    existing = sink.keys(day_prefix(sink.prefix, h.node, day))
+    rerun = plan_rerun(plan, previous, existing, sink.prefix, h.node, clip_settings, render_settings, overwrite)
     log.info("%d files to process, %d finished by an earlier run", len(rerun.todo), len(rerun.reused))
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results = [progress.file_done(r) for r in rerun.reused.values()]
@@ -114,15 +115,28 @@ def day_flow(
                  workers or None)
     first = frozenset[int]() if selection.two_passes else None  # a top budget: score everything, encode nothing
     results += work.run(rerun.todo, dict.fromkeys(rerun.done, first), rerun.done, progress)
+    # names only guessed which file serves which window: the files' data now says (ownership.arbitrate)
+    arbitration = arbitrate(plan, results, clip_settings)
+    if arbitration.repairs:
+        log.warning("%d windows served again from the files that hold their data: %s",
+                    sum(len(u.windows) for u in arbitration.repairs),
+                    "; ".join(u.repair or "" for u in arbitration.repairs))
+        done = {} if overwrite else stored_clips(arbitration.repairs, day, existing, sink.prefix, h.node,
+                                                  clip_settings, render_settings)
+        progress.total += len(arbitration.repairs)
+        repaired = work.run(arbitration.repairs, {u.key: first for u in arbitration.repairs},
+                            {u.key: done.get(u.key, frozenset()) for u in arbitration.repairs}, progress)
+        results = arbitration.apply(results, repaired)
     choice = choose_day(results, selection.budget(), selection.store == STORE_ALL, node=h.node, day=day,
                         previous=previous)
-    if choice.render:  # then encode and store the chosen windows, in the files that hold them
-        log.info("storing %d chosen clips from %d files", sum(map(len, choice.render.values())), len(choice.render))
-        scored = {r.name: r for r in results if r.name in choice.render}
-        held = {name: frozenset(sid for sid, _, _ in r.clips) for name, r in scored.items()}
-        second = work.run([u for u in plan.units if u.file.name in scored], choice.render, held,
-                          progress.storing(len(scored)), score_all=False)
-        results = [r for r in results if r.name not in scored] + [with_first_pass(r, scored[r.name]) for r in second]
+    if choice.render:  # then encode and store the chosen windows, in the units that hold them
+        log.info("storing %d chosen clips from %d units", sum(map(len, choice.render.values())), len(choice.render))
+        scored = {r.key: r for r in results if r.key in choice.render}
+        held = {key: frozenset(sid for sid, _, _ in r.clips) for key, r in scored.items()}
+        units = [u for u in [*plan.units, *arbitration.repairs] if u.key in scored]
+        second = work.run(units, choice.render, held, progress.storing(len(units)), score_all=False)
+        results = [r for r in results if r.key not in scored] + [with_first_pass(r, scored[r.key]) for r in second]
+        results = arbitration.apply(results)  # a unit's second pass cuts the windows a repair took again
 
     timings = {"list": listed - started, "process": time.perf_counter() - listed}
     timings["total"] = time.perf_counter() - started
@@ -133,7 +147,7 @@ def day_flow(
     progress.finish(record)
     tasks.write_manifest(output, h.node, day, record)
     _report(record)
-    _overview(work, output, record, results, [u for u in plan.units if u.file.name in rerun.reused])
+    _overview(work, output, record, results, [u for u in plan.units if u.key in rerun.reused])
     day_ids = appmanifest.day_ids(record)
     tasks.update_app_manifest(output, day_ids)
     if app.block or app.firebase_block:
@@ -167,9 +181,9 @@ def _overview(work: _Work, output: Output, record: dict, results: list[FileResul
     if tasks.write_overview(output, node, day, record, columns) or not reused:
         return
     get_run_logger().info("reading %d files an earlier run finished again, for the overview's columns", len(reused))
-    names = [u.file.name for u in reused]
-    again = work.run(reused, dict.fromkeys(names, frozenset()), dict.fromkeys(names, frozenset()), None)
-    columns |= {k: c for r in again for k, c in r.columns.items()}
+    keys = [u.key for u in reused]
+    again = work.run(reused, dict.fromkeys(keys, frozenset()), dict.fromkeys(keys, frozenset()), None)
+    columns = {**{k: c for r in again for k, c in r.columns.items()}, **columns}  # a repair's own columns stay
     tasks.write_overview(output, node, day, record, columns)
 
 
@@ -206,7 +220,7 @@ class _Work:
             for u in units:
                 args: dict[str, Any] = dict(unit=u, day=self.day, node=self.node, output=self.output, cache=self.cache,
                                             clip_settings=self.clip_settings, render_settings=self.render_settings,
-                                            done=done[u.file.name], render_only=render_only[u.file.name],
+                                            done=done[u.key], render_only=render_only[u.key],
                                             score_all=score_all)
                 if dask is None and not is_remote(u.file.url):  # a folder's file is read where it lies
                     args["path"] = local_path(u.file, self.cache)

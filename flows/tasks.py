@@ -94,7 +94,7 @@ def process(
 ) -> FileResult:
     """The file's clips, made on the day's worker processes (`flows.pool`), or here on a Dask worker;
     see `worker.process_here` for the arguments."""
-    if path is None or unit.next_file is not None:  # what the worker would download itself, fetched here
+    if path is None or unit.next_file is not None or unit.also:  # what the worker would download, fetched here
         failure = _fetch_ahead(unit, path is None, cache or str(fetch.default_cache()))
         if failure is not None:
             return failure
@@ -111,12 +111,13 @@ def _fetch_ahead(unit: FileUnit, own: bool, cache: str) -> FileResult | None:
     """The worker processes import no Prefect, so they cannot hold a slot of the download limit: the
     file a Dask worker processes (`own`), and the next file a window runs into (usually fetched by its
     own download task already), are fetched here under the limit first and found in the cache there.
-    A next file that cannot be fetched is the worker's to note, as before."""
-    if own:
+    A next file that cannot be fetched is the worker's to note, as before. A repair's other files
+    (`FileUnit.also`, normally in the cache from the day's first pass) are needed as much as its own."""
+    for f in (unit.file, *unit.also) if own else unit.also:
         try:
-            fetched(unit.file, cache)
+            fetched(f, cache)
         except fetch.FetchError as e:
-            return failed(unit, Skip.NOT_FETCHED, f"{unit.file.name}: {type(e).__name__}: {e}")
+            return failed(unit, Skip.NOT_FETCHED, f"{f.name}: {type(e).__name__}: {e}")
     if unit.next_file is not None:
         try:
             fetched(unit.next_file, cache)
