@@ -322,6 +322,8 @@ def _outcome_of(future: Any) -> DayOutcome:
     """The outcome a wrapper task run ended with, Failed or not."""
     future.wait()
     return cast(DayOutcome, future.state.result(raise_on_failure=False))
+
+
 def _deployment_id(name: str) -> UUID:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
