@@ -13,7 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from whaledr_core.catalog import SAMPLE_RATE
 from whaledr_core.clips import ClipSettings
 from whaledr_core.publish import ALL, Budget, parse_budget
-from whaledr_core.render import DB_POLICIES, IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings, palette
+from whaledr_core.render import (
+    DB_POLICIES,
+    IMAGE_FORMATS,
+    PRESET_FIELDS,
+    PRESETS,
+    WAV_NORMALISED,
+    WAV_RAW,
+    RenderSettings,
+    palette,
+    preset_settings,
+)
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink, open_sink
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -83,15 +93,24 @@ class Rendering(BaseModel):
     model_config = _FROZEN
 
     clip_seconds: int = Field(ClipSettings.clip_seconds, ge=1, description="Clip length; must divide a day.")
-    nfft: int = Field(_R.nfft, description="FFT length, a power of two.")
-    overlap: float = Field(_R.overlap, ge=0, lt=1, description="FFT window overlap, 0-1.")
-    fmin: float = Field(_R.fmin, ge=0, description="Lowest frequency shown, Hz.")
-    fmax: float = Field(_R.fmax, gt=0, description="Highest frequency shown, Hz (below Nyquist).")
+    preset: str = Field("default", pattern=f"^({'|'.join(PRESETS)})$",
+                        description="Starting point for the settings below left empty: 'default' (0-4 kHz, nfft 4096), "
+                        "or 'low' for blue and fin whales (10-500 Hz, nfft 16384, contrast over the floor). README, "
+                        "\"The score\".")
+    nfft: int | None = Field(None, description=f"FFT length, a power of two. Empty: the preset's ({_R.nfft} by "
+                             "default).")
+    overlap: float | None = Field(None, ge=0, lt=1, description=f"FFT window overlap, 0-1. Empty: the preset's "
+                                  f"({_R.overlap:g} by default).")
+    fmin: float | None = Field(None, ge=0, description=f"Lowest frequency shown, Hz. Empty: the preset's "
+                               f"({_R.fmin:g} by default).")
+    fmax: float | None = Field(None, gt=0, description=f"Highest frequency shown, Hz (below Nyquist). Empty: the "
+                               f"preset's ({_R.fmax:g} by default).")
     cmap: str = Field(_R.cmap, description="Matplotlib colour map.")
-    db_policy: str = Field(_R.db_policy, pattern=f"^({'|'.join(DB_POLICIES)})$",
-                           description="'percentile': contrast from each clip's own dB percentiles; "
-                           "'fixed': from db_low..db_high dB; 'floor': 0-24 dB over the file's noise floor "
-                           "per frequency (calls stand out on an even background).")
+    db_policy: str | None = Field(None, pattern=f"^({'|'.join(DB_POLICIES)})$",
+                                  description="'percentile': contrast from each clip's own dB percentiles; "
+                                  "'fixed': from db_low..db_high dB; 'floor': 0-24 dB over the file's noise floor "
+                                  f"per frequency (calls stand out on an even background). Empty: the preset's "
+                                  f"({_R.db_policy!r} by default).")
     db_low: float = Field(_R.db_low, description="Percentile (or dB, when fixed) shown darkest.")
     db_high: float = Field(_R.db_high, description="Percentile (or dB, when fixed) shown brightest.")
     width: int = Field(_R.width, ge=16, description="Whole image width, axes included, pixels.")
@@ -118,7 +137,10 @@ class Rendering(BaseModel):
         return ClipSettings(clip_seconds=self.clip_seconds)
 
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(**self.model_dump(exclude={"clip_seconds"}))
+        """The preset's settings, with every setting given here on top (an empty preset field keeps the preset's)."""
+        given = self.model_dump(exclude={"clip_seconds", "preset"})
+        return preset_settings(self.preset, **{k: v for k, v in given.items()
+                                               if k not in PRESET_FIELDS or v is not None})
 
 
 STORE_PUBLISHED = "published"
