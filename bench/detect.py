@@ -77,7 +77,7 @@ def score_file(samples: np.ndarray, t0: int, rs: RenderSettings, out: dict[int, 
         responses[k] = clip_responses(db, f, rs, RATE)
         score_s += time.perf_counter() - t
     t = time.perf_counter()
-    out.update(file_scores(responses, rs, RATE))
+    out.update(file_scores(responses))
     score_s += time.perf_counter() - t
     return floor_s, score_s
 

@@ -234,7 +234,7 @@ def process_file(
         t3 = time.perf_counter()
     spent["write"] += time.perf_counter() - t3
     t = time.perf_counter()
-    r.scores = file_scores(responses, render_settings, clip_settings.sample_rate)
+    r.scores = file_scores(responses)
     spent["score"] += time.perf_counter() - t
     r.clips += store.stored
     r.written = len(store.stored)

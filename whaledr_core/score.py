@@ -40,18 +40,19 @@ noise on real recordings (issue 20); what it is now, on the dB spectrogram the c
 5. The file's calibration (`file_scores`, once per file on all its windows' values). Each detector is
    put on the scale of the file's own windows: their median, and the largest of the median absolute
    deviation's spread, the interquartile range's and the least a real sea gives (`REAL_SPREAD`, measured
-   on the real backgrounds of bench/real.py). A detector that fires in most windows of a file (knocks
+   on the real backgrounds of bench/real.py); the infrasonic detectors' also from their 90th percentile,
+   since fin whales call in series. A detector that fires in a quarter or more of a file's windows (knocks
    throughout, a chain, a sonar for minutes, a fin whale series) adds little there; one that is quiet but
-   for a few windows makes those stand out. Values above 5 are compressed (`KNEE`), each is weighted
-   (`detector_weights`: infrasonic detectors by how much of the image shows their band, humpback contours
-   0.6), and the score is the best: about 0-4 for noise, 5-15 for calls.
+   for a few windows makes those stand out. Values above 5 are compressed (`KNEE`) and the score is the
+   best: about 0-4 for noise, 5-15 for calls.
 
 Known weak spots (bench/real.py and bench/detect.py measure them): a clean machine sweep (a pinger's chirp,
 a sonar ping) looks like a humpback unit and repeats too seldom in a file for its calibration to see it;
-fin whale pulses and blue whale B calls count a quarter in the default 0-4 kHz image, where they are a
-smudge at its foot (`--preset low` shows them and counts them fully); odontocete calls (killer whale
-whistles) are contours too; a call under a slow rise of the floor, or with under a second in the window,
-is often under the best noise windows at 6 dB.
+a steady tone of a few seconds in 50-500 Hz scores like a blue whale call; odontocete calls (killer whale
+whistles) are contours too; a call in a file where its kind fills a quarter of the windows ranks lower
+than the same call alone; a call under a slow rise of the floor, or with under a second in the window, is
+often under the best noise windows at 6 dB. Fin whale pulses and blue whale B calls score as other calls,
+though the default 0-4 kHz image shows them as a smudge at its foot: `--preset low` shows them.
 
 Cost: a subtraction, a percentile per band and frame, a clip, a 4-frame pooling, running sums by doubling
 over the low rows, slice additions for the contours and pulses, two small FFTs for rhythms, on the ~309 x
@@ -185,18 +186,18 @@ CLIP_LOW, CLIP_HIGH = -6.0, 20.0
 
 # --- transients: what lifts a whole band at once ----------------------------------------------------------
 TRANSIENT_LOW_HZ = 47.0
-"""Bands of two octaves from here up, each an octave above the last. In each, every frame's level is the
-BAND_QUANTILE of its rows' excess: a knock (10-50 ms in 100-300 Hz) or an airgun's reverberation lifts most of
-the 47-188 and 94-375 Hz bands at once and that level with it; a call, a contour a few rows wide even when
-loud, lifts a few rows and leaves it alone. Each row loses the highest level of the bands it lies in (rows
-below 47 Hz the lowest band's: the 15.6 Hz rows cannot tell a fin whale pulse from a knock there)."""
+"""Bands of two octaves from here up, each an octave above the last, and 0-188 Hz. In each, every frame's level
+is the BAND_QUANTILE of its rows' excess: a knock (10-50 ms in 100-300 Hz) or an airgun's reverberation lifts
+most of the 47-188 and 94-375 Hz bands at once and that level with it; a click lifts 0-188 Hz too; a call, a
+contour a few rows wide even when loud (a fin whale pulse fills 2-3 of 0-188 Hz's 13 rows), leaves it alone.
+Each row loses the highest level of the bands it lies in."""
 BAND_QUANTILE = LOCAL_QUANTILE / 100
 MIN_BAND_ROWS = 6
 BAND_ROWS = 32
 """At most this many of a band's rows (evenly spaced) give its level."""
 
 # --- detectors (each the best value over the clip) --------------------------------------------------------
-INFRA_HZ = 50.0
+INFRA_HZ = 40.0
 """Boxes centred below this are the infrasonic ones (fin whale pulses, blue whale B calls), kept apart from the
 boxes above (blue whale A calls, gray whale moans, low humpback units); the other detectors look above it."""
 SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
@@ -319,12 +320,14 @@ def _kernels(rs: RenderSettings, rate: int, rows: int, cols: int) -> _Kernels:
     up_len = min(T, max(2, int(round(UPCALL_SECONDS / dt))))
     upcall_offsets = tuple(tuple(-int(round(s * dt / df * j)) for j in range(up_len)) for s in UPCALL_SLOPES_HZ_PER_S)
     bands: list[tuple[int, int, int, int]] = []
+    top = row(min(4 * TRANSIENT_LOW_HZ, rs.fmax))
+    if rows - top >= MIN_BAND_ROWS:  # 0-188 Hz: its level is what the rows below 47 Hz lose
+        bands.append((top, rows, rows, max(1, -(-(rows - top) // BAND_ROWS))))
     f = TRANSIENT_LOW_HZ
     while f < rs.fmax:
         top, bottom = row(min(4 * f, rs.fmax)), row(f) + 1
         if bottom - top >= MIN_BAND_ROWS:
-            step = max(1, -(-(bottom - top) // BAND_ROWS))
-            bands.append((top, bottom, rows if not bands else bottom, step))
+            bands.append((top, bottom, bottom, max(1, -(-(bottom - top) // BAND_ROWS))))
         f *= 2
     return _Kernels(
         pool, offsets,
@@ -487,8 +490,11 @@ def _pulsed_tone(p: np.ndarray, k: _Kernels) -> float:
         return 0.0
     level = sums[n].max(axis=1) / n
     best = 0.0
+    span = 2 * k.pulsed_lags[1]  # the row's level over two of the longest periods, taken off: pulses stay,
+    kernel = np.ones(span, dtype=np.float32) / span  # a tone with a gap or two does not
     for i in np.argsort(level)[::-1][:2]:  # the two loudest rows: a call's, and its neighbour
-        rhythm = float(np.clip((_regularity(rows[i], k.pulsed_lags) - RHYTHM[0]) / (RHYTHM[1] - RHYTHM[0]), 0, 1))
+        row = rows[i] - np.convolve(rows[i], kernel, mode="same")
+        rhythm = float(np.clip((_regularity(row, k.pulsed_lags) - RHYTHM[0]) / (RHYTHM[1] - RHYTHM[0]), 0, 1))
         best = max(best, rhythm * float(level[i]))
     return best
 
@@ -587,57 +593,36 @@ FILE_WINDOWS = 24
 with white noise's scale in proportion."""
 MAD_TO_SD = 1.4826
 IQR_TO_SD = 1.349
+SERIES_TO_SD = 1.2816
+"""The infrasonic detectors' spread is also read from the 90th percentile: fin whales call in series, a pulse
+every 7-40 s for hours (Watkins 1987; Cummings and Thompson 1994; the NOPP6 recording's every 7.5 and 15 s),
+so a file with a series has them in over a tenth of its windows and they are that file's background; a pulse
+or a blue whale B call (one every minute or two) alone stands out."""
 """A spread is the larger of the median absolute deviation's and the interquartile range's: both read a normal
 spread the same way, but the quartiles also see a detector that fires in a quarter to a half of the file's
 windows (a fin whale series every 15 s, a sonar for two minutes, knocks in bursts), which the median's
 deviation, on the quiet windows, does not."""
-REAL_SPREAD: dict[str, float] = {"infra_1s": 1.2, "infra_2s": 1.6, "box_2s": 2.25, "pulses_1s": 2.2,
-                                  "pulses_2s": 1.5, "tone": 1.17, "pulsed_tone": 2.07}
+REAL_SPREAD: dict[str, float] = {"box_1s": 1.05, "box_2s": 1.51, "pulses_1s": 2.19, "pulses_2s": 1.51,
+                                  "tone": 1.17, "pulsed_tone": 2.05}
 """The least spread of a detector on a real sea, in white noise's spreads, where it is more than one: the 99th
 percentile of each detector's values on the file's scale (over its median and spread) on the real backgrounds
 of bench/real.py (a soundscape, wind, a ship: 4,951 windows), over 2.33, where a normal spread's lies. So each
 detector gives a real sea's top 1 % about the same values; on white noise alone the two-second boxes and the
 pulse trains would make most of a quiet file's top windows (slow swells of low-frequency noise, thumps)."""
-VISIBLE_PX = 16.0
-"""Pixels of the image a detector's band needs to count fully: a call a volunteer cannot see is worth less to
-show. The infrasonic detectors (fin whale pulses, blue whale B calls, below INFRA_HZ) count as the square of
-the share of VISIBLE_PX their band gets: ~4 of the default 0-4 kHz image's 446 rows, 0.06 (a smudge at the
-image's foot, and nothing a phone's speaker plays); with `--preset low` they count fully (README, "The score")."""
-
-
-VISIBILITY_POWER = 1.0
 KNEE = 5.0
-"""Scores above KNEE noise spreads are compressed as KNEE * (1 + ln(z / KNEE)) (0: none)."""
+"""Values above KNEE spreads are compressed to KNEE * (1 + ln(z / KNEE)): a very loud call of one kind (a fin
+whale pulse 80 spreads up) still ranks first, but not so far ahead that the next day's quieter calls of
+another kind never reach volunteers, and no one detector's heavy tail decides a file."""
 
 
 def _compress(z: np.ndarray) -> np.ndarray:
-    if KNEE <= 0:
-        return z
     return np.where(z > KNEE, KNEE * (1 + np.log(np.maximum(z, KNEE) / KNEE)), z)
 
 
-CONTOUR_WEIGHT = 0.6
-"""The humpback contours' weight: straight sweeps of 250-1,000 Hz/s are also what machines make (the NOPP6
-recording's pinger chirps 380 -> 680 Hz every 3 minutes, sonar), and they took a third of that right whale
-day's top picks at full weight. At 0.6 humpback units still rank far above noise (bench/real.py: humpback
-AUC 0.96 tuned, 0.89-0.94 held out)."""
-
-
-def detector_weights(rs: RenderSettings, rate: int) -> np.ndarray:
-    """Each detector's weight in the score: 1, or less for one whose band the image shows in under VISIBLE_PX rows."""
-    _, plot_height = rs.plot_size
-    lo, hi = bins(rs, rate)
-    df = rate / rs.nfft
-    shown = (hi - lo + 1) * df
-    infra = max(0.0, min(INFRA_HZ, rs.fmax) - max(15.0, rs.fmin))
-    w = min(1.0, infra / shown * plot_height / VISIBLE_PX) ** VISIBILITY_POWER
-    return np.array([w if name.startswith("infra") else CONTOUR_WEIGHT if name.startswith("contour") else 1.0
-                     for name in DETECTORS])
-
-
-def file_scores(responses: Mapping[int, np.ndarray], rs: RenderSettings, rate: int) -> dict[int, float]:
+def file_scores(responses: Mapping[int, np.ndarray]) -> dict[int, float]:
     """Call scores of a file's windows from their `clip_responses`: each detector in spreads of its own values
-    over the file's windows (median and median absolute deviation), weighted (`detector_weights`), the best.
+    over the file's windows (median, and the spread of the median absolute deviation, the quartiles or, for the
+    infrasonic detectors, the 90th percentile), compressed above KNEE, the best.
 
     A detector that fires in most windows of a file (a pulse detector on knocks throughout, a tone detector on
     a chain's rattle) has a high median and a wide spread there, and adds little to that file's ranking; one
@@ -647,19 +632,26 @@ def file_scores(responses: Mapping[int, np.ndarray], rs: RenderSettings, rate: i
     if not responses:
         return {}
     keys = list(responses)
-    z = file_detector_scores(np.array([responses[k] for k in keys], dtype=np.float64), rs, rate).max(axis=1)
+    z = file_detector_scores(np.array([responses[k] for k in keys], dtype=np.float64)).max(axis=1)
     return {k: round(float(v), 3) for k, v in zip(keys, z, strict=True)}
 
 
-def file_detector_scores(u: np.ndarray, rs: RenderSettings, rate: int) -> np.ndarray:
-    """Each window's (rows) value of each detector (columns) on the file's scale, weighted and compressed:
+def file_detector_scores(u: np.ndarray) -> np.ndarray:
+    """Each window's (rows) value of each detector (columns) on the file's scale, compressed:
     the score is each row's best (`file_scores`); bench/real.py reads which detector won."""
-    q25, med, q75 = np.percentile(u, (25, 50, 75), axis=0)
+    q25, med, q75, q90 = np.percentile(u, (25, 50, 75, 90), axis=0)
     spread = np.maximum(np.maximum(MAD_TO_SD * np.median(np.abs(u - med), axis=0), (q75 - q25) / IQR_TO_SD),
                         _real_spread())
+    series = _series_detectors()
+    spread[series] = np.maximum(spread[series], (q90[series] - med[series]) / SERIES_TO_SD)
     w = min(1.0, len(u) / FILE_WINDOWS)
     centre, scale = w * med, w * spread + (1 - w) * _real_spread()
-    return _compress((u - centre) / scale * detector_weights(rs, rate))
+    return _compress((u - centre) / scale)
+
+
+@lru_cache(maxsize=1)
+def _series_detectors() -> np.ndarray:
+    return np.array([name.startswith("infra") for name in DETECTORS])
 
 
 @lru_cache(maxsize=1)
