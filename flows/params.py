@@ -96,7 +96,7 @@ class Rendering(BaseModel):
     preset: str = Field("default", pattern=f"^({'|'.join(PRESETS)})$",
                         description="Starting point for the settings below left empty: 'default' (0-4 kHz, nfft 4096), "
                         "or 'low' for blue and fin whales (10-500 Hz, nfft 16384, contrast over the floor). README, "
-                        "\"The score\".")
+                        "\"Low-frequency calls\".")
     nfft: int | None = Field(None, description=f"FFT length, a power of two. Empty: the preset's ({_R.nfft} by "
                              "default).")
     overlap: float | None = Field(None, ge=0, lt=1, description=f"FFT window overlap, 0-1. Empty: the preset's "

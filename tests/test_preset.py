@@ -59,7 +59,7 @@ def test_the_day_flows_form_takes_a_preset_and_checks_what_it_gives():
 def test_whaledr_run_with_the_low_preset_draws_low_and_publishes_the_fin_whale(tmp_path, prefect_api):
     """`whaledr run --preset low --publish top:1` on a synthetic file with one fin whale pulse: the day manifest
     records the preset's settings, the image is drawn with them, and the clip published is the fin pulse's
-    (at the default settings a fin pulse counts a quarter: the image hardly shows it)."""
+    (the preset gives it rows of its own)."""
     mirror = tmp_path / "mirror"
     write_day(mirror, get_hydrophone("LJ01D"), DAY, SynthOptions(files=1, events_snr=12.0, seed=3))
     fin = ev.Event("fin", 121.0, 1.0, 12.0, seed=1)

@@ -150,7 +150,7 @@ PRESETS: dict[str, dict[str, float | int | str]] = {
 setting given besides a preset wins over it. The one source of these values (the CLI's `--preset`, the
 deployments' `rendering.preset`, bench/real.py's `--preset` and docs/gallery.py read them here).
 
-`low`, for hydrophones where blue and fin whales call (README, "The score"): 10-500 Hz with nfft 16384 (3.9 Hz
+`low`, for hydrophones where blue and fin whales call (README, "Low-frequency calls"): 10-500 Hz with nfft 16384 (3.9 Hz
 rows of 256 ms, 87.5 % overlap: a 32 ms hop), so that fin whale 20 Hz pulses (15-30 Hz: 4 rows, ~14 pixels of
 the 446-pixel plot), blue whale B calls (16-50 Hz with their harmonics, ~9 rows) and A calls (80-90 Hz) get
 rows of their own above 0 Hz instead of the 10-pixel strip of the default 0-4 kHz image, and right whale

@@ -48,8 +48,8 @@ Publish = Annotated[str, typer.Option(help=PUBLISH_HELP)]
 Store = Annotated[str, typer.Option(help=STORE_HELP)]
 Preset = Annotated[str, typer.Option(
     help=f"How clips look to start from: {' or '.join(PRESETS)}; low shows 10-500 Hz with 3.9 Hz rows and contrast "
-         "over the floor, so that fin and blue whale calls can be seen (README, \"The score\"). --nfft, --overlap, "
-         "--band and --contrast given besides it win.")]
+         "over the floor, so that fin and blue whale calls can be seen (README, \"Low-frequency calls\"). "
+         "--nfft, --overlap, --band and --contrast given besides it win.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")]
 Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")]
