@@ -9,21 +9,23 @@ whole machine.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
-from whaledr_core import daymanifest
+from whaledr_core import availability, daymanifest
 from whaledr_core.catalog import DEFAULT_HYDROPHONES, DEFAULT_SOURCE, Node, get_hydrophone
 from whaledr_core.days import (
     DEFAULT_LAG_DAYS,
@@ -105,7 +107,8 @@ def backfill_flow(
     nodes = [get_hydrophone(h).node for h in hydrophones]  # an unknown name fails before any run
     days_params = DayParameters(source=source, output=output, app=app, downloads=downloads, rendering=rendering,
                                 selection=selection, overwrite=overwrite, dask_address=dask_address)
-    return _run_days([(d, n) for d in days for n in nodes], days_params, deployment, concurrency)
+    work, no_data = _days_with_files([(d, n) for d in days for n in nodes], data_calendar(source, nodes, days))
+    return _run_days(work, days_params, deployment, concurrency, no_data)
 
 
 @flow(name="whaledr-daily", flow_run_name="daily")
@@ -169,7 +172,7 @@ class DayParameters:
 
 
 def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: str | None,
-              concurrency: int) -> list[dict]:
+              concurrency: int, no_data: Sequence[DayOutcome] = ()) -> list[dict]:
     if concurrency < 1:
         raise DaysRefused(f"concurrency must be at least 1 (got {concurrency})")
     log = get_run_logger()
@@ -192,11 +195,12 @@ def _run_days(work: list[tuple[dt.date, str]], days: DayParameters, deployment: 
             state = day_flow(day=d, hydrophone=n, return_state=True, **vars(days))
             outcomes.append(_outcome(d, n, state.name or state.type.value, time.perf_counter() - started, "",
                                      days.output))
+    outcomes = sorted([*no_data, *outcomes], key=lambda o: o.day)
     _report(outcomes)
-    failed = [o for o in outcomes if o.status != "Completed"]
-    log.info("%d of %d day runs completed", len(outcomes) - len(failed), len(outcomes))
+    failed = [o for o in outcomes if o.status not in ("Completed", NO_DATA)]
+    log.info("%d of %d day runs completed", len(work) - len(failed), len(work))
     if failed:
-        raise BackfillFailed(f"{len(failed)} of {len(outcomes)} day runs did not complete: "
+        raise BackfillFailed(f"{len(failed)} of {len(work)} day runs did not complete: "
                              + ", ".join(f"{o.hydrophone} {o.day} ({o.status})" for o in failed))
     return [asdict(o) for o in outcomes]
 
@@ -291,3 +295,42 @@ def _report(outcomes: list[DayOutcome]) -> None:
         table=[asdict(o) for o in outcomes],
         description=f"{done} of {len(outcomes)} day runs completed",
     )
+
+
+NO_DATA = "no data"
+"""A backfill's status for a day whose folder lists no file: no day run was started for it."""
+
+
+@task(name="data-calendar", cache_policy=NO_CACHE)
+def data_calendar(source: str, nodes: list[str], days: list[dt.date]) -> dict[str, list[availability.DayFiles]]:
+    """What the server lists for every day and hydrophone, read from the day folders' listings before
+    any day starts (`whaledr availability`), and recorded as the run's `whaledr-calendar` artifact: a
+    heat map per hydrophone and the days without files. A listing that fails stops the backfill and
+    names the day; it is never taken for a day without files."""
+    calendars: dict[str, list[availability.DayFiles]] = {}
+    parts = []
+    for node in nodes:
+        try:
+            calendars[node] = availability.survey(source, get_hydrophone(node), days)
+        except availability.ListingFailed as e:
+            raise DaysRefused(str(e)) from None
+        png = availability.calendar_png(f"{node}, {days[0]} to {days[-1]}", calendars[node])
+        parts.append(f"### {availability.summary(node, calendars[node])}\n\n"
+                     f"![{node} data calendar](data:image/png;base64,{base64.b64encode(png).decode()})\n\n"
+                     f"Days without files (no day run): {availability.without_files(calendars[node])}")
+        get_run_logger().info(availability.summary(node, calendars[node]))
+    create_markdown_artifact(key="whaledr-calendar", markdown="\n\n".join(parts),
+                             description=f"What the server lists, {days[0]} to {days[-1]}")
+    return calendars
+
+
+def _days_with_files(work: list[tuple[dt.date, str]], calendars: dict[str, list[availability.DayFiles]]
+                     ) -> tuple[list[tuple[dt.date, str]], list[DayOutcome]]:
+    """The (day, hydrophone) pairs whose folder lists files, and an outcome `no data` for each of the others."""
+    files = {(d.day, node): d.files for node, days in calendars.items() for d in days}
+    keep = [(d, n) for d, n in work if files[(d, n)]]
+    skipped = [DayOutcome(d.isoformat(), n, NO_DATA, None, None, None, None, "") for d, n in work if not files[(d, n)]]
+    if skipped:
+        get_run_logger().info("%d days list no files and get no day run: %s", len(skipped),
+                              ", ".join(f"{o.hydrophone} {o.day}" for o in skipped))
+    return keep, skipped

@@ -21,8 +21,9 @@ from whaledr_core.clips import ClipSettings, FileUnit, Skip
 from whaledr_core.fetch import default_cache, is_remote
 from whaledr_core.fileclips import FileResult, FileStatus, failed, with_first_pass
 from whaledr_core.naming import day_prefix
+from whaledr_core.ownership import arbitrate
 from whaledr_core.render import RenderSettings
-from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun
+from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun, stored_clips
 
 from . import tasks
 from .app import check_target
@@ -85,8 +86,8 @@ def day_flow(
 
     sink = output.open()
     previous = daymanifest.read(sink, h.node, day)
-    rerun = plan_rerun(plan, previous, sink.keys(day_prefix(sink.prefix, h.node, day)),
-                       sink.prefix, h.node, clip_settings, render_settings, overwrite)
+    existing = sink.keys(day_prefix(sink.prefix, h.node, day))
+    rerun = plan_rerun(plan, previous, existing, sink.prefix, h.node, clip_settings, render_settings, overwrite)
     log.info("%d files to process, %d finished by an earlier run", len(rerun.todo), len(rerun.reused))
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results = [progress.file_done(r) for r in rerun.reused.values()]
@@ -94,14 +95,28 @@ def day_flow(
     work = _Work(day, h.node, output, cache, downloads, clip_settings, render_settings, dask_address, workers)
     first = frozenset[int]() if selection.two_passes else None  # a top budget: score everything, encode nothing
     results += work.run(rerun.todo, dict.fromkeys(rerun.done, first), rerun.done, progress)
+    # names only guessed which file serves which window: the files' data now says (ownership.arbitrate)
+    arbitration = arbitrate(plan, results, clip_settings)
+    if arbitration.repairs:
+        log.warning("%d windows served again from the files that hold their data: %s",
+                    sum(len(u.windows) for u in arbitration.repairs),
+                    "; ".join(u.repair or "" for u in arbitration.repairs))
+        done = {} if overwrite else stored_clips(arbitration.repairs, day, existing, sink.prefix, h.node,
+                                                  clip_settings, render_settings)
+        progress.total += len(arbitration.repairs)
+        repaired = work.run(arbitration.repairs, {u.key: first for u in arbitration.repairs},
+                            {u.key: done.get(u.key, frozenset()) for u in arbitration.repairs}, progress)
+        results = arbitration.apply(results, repaired)
     choice = choose_day(results, selection.budget(), selection.store == STORE_ALL, node=h.node, day=day,
                         previous=previous)
-    if choice.render:  # then encode and store the chosen windows, in the files that hold them
-        log.info("storing %d chosen clips from %d files", sum(map(len, choice.render.values())), len(choice.render))
-        scored = {r.name: r for r in results if r.name in choice.render}
-        held = {name: frozenset(sid for sid, _, _ in r.clips) for name, r in scored.items()}
-        second = work.run([u for u in plan.units if u.file.name in scored], choice.render, held, None, score_all=False)
-        results = [r for r in results if r.name not in scored] + [with_first_pass(r, scored[r.name]) for r in second]
+    if choice.render:  # then encode and store the chosen windows, in the units that hold them
+        log.info("storing %d chosen clips from %d units", sum(map(len, choice.render.values())), len(choice.render))
+        scored = {r.key: r for r in results if r.key in choice.render}
+        held = {key: frozenset(sid for sid, _, _ in r.clips) for key, r in scored.items()}
+        units = [u for u in [*plan.units, *arbitration.repairs] if u.key in scored]
+        second = work.run(units, choice.render, held, None, score_all=False)
+        results = [r for r in results if r.key not in scored] + [with_first_pass(r, scored[r.key]) for r in second]
+        results = arbitration.apply(results)  # a unit's second pass cuts the windows a repair took again
     progress.finish()
 
     timings = {"list": listed - started, "process": time.perf_counter() - listed}
@@ -159,7 +174,7 @@ class _Work:
             for u in units:
                 args: dict[str, Any] = dict(unit=u, day=self.day, node=self.node, output=self.output, cache=self.cache,
                                             clip_settings=self.clip_settings, render_settings=self.render_settings,
-                                            done=done[u.file.name], render_only=render_only[u.file.name],
+                                            done=done[u.key], render_only=render_only[u.key],
                                             score_all=score_all)
                 if dask is None and not is_remote(u.file.url):  # a folder's file is read where it lies
                     args["path"] = local_path(u.file, self.cache)

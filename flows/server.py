@@ -136,6 +136,7 @@ def prefect_server(port: int = 4200, host: str = "127.0.0.1") -> Iterator[str]:
     url = f"http://{host}:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_SERVICES_")}
     env["PREFECT_UI_API_URL"] = url  # else the UI asks port 4200 whatever port the server listens on
+    env.setdefault("PREFECT_UI_URL", url.removesuffix("/api"))  # the link in an alert (`whaledr alerts`)
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
         env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,

@@ -12,19 +12,20 @@ from prefect.cache_policies import NO_CACHE
 
 from whaledr_core import appmanifest, appsync, daymanifest, fetch
 from whaledr_core.catalog import Hydrophone, get_hydrophone
-from whaledr_core.clips import ClipSettings, DayPlan, FileUnit
+from whaledr_core.clips import ClipSettings, DayPlan, FileUnit, Skip
 from whaledr_core.dayplan import listed_plan
-from whaledr_core.fileclips import FileResult
+from whaledr_core.fileclips import FileResult, failed
 from whaledr_core.listing import RawFile
 from whaledr_core.naming import day_manifest_key
 from whaledr_core.render import RenderSettings
 from whaledr_core.sinks import S3Sink
 
 from .app import app_database
+from .limits import download_slot
 from .params import App, Output
 from .pool import run_on_workers
 from .targets import BlockMissing
-from .worker import local_path, process_here
+from .worker import process_here
 
 
 def _unless(*errors: type[Exception]):
@@ -63,7 +64,15 @@ def where(source: str, h: Hydrophone, day: dt.date, folder: str | None) -> str:
 @task(name="download", task_run_name="download {file.name}", retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_unless(fetch.PermanentFetchError), cache_policy=NO_CACHE)
 def download(file: RawFile, cache: str) -> str:
-    return local_path(file, cache)
+    return fetched(file, cache)
+
+
+def fetched(file: RawFile, cache: str) -> str:
+    """A local path for the file; a transfer from the server holds a slot of the `ooi-downloads` limit,
+    which bounds the downloads of every day run on every worker (`flows.limits`). A file found in the
+    cache, or fetched meanwhile by another task (whose lock is waited for first), takes no slot."""
+    gate = partial(download_slot, get_run_logger())
+    return str(fetch.local_copy(file.url, Path(cache), file.exact_size, file.size_bounds, gate=gate))
 
 
 @task(name="process-file", task_run_name="process {unit.file.name}", retries=1, retry_delay_seconds=5,
@@ -84,6 +93,10 @@ def process(
 ) -> FileResult:
     """The file's clips, made on the day's worker processes (`flows.pool`), or here on a Dask worker;
     see `worker.process_here` for the arguments."""
+    if path is None or unit.next_file is not None or unit.also:  # what the worker would download, fetched here
+        failure = _fetch_ahead(unit, path is None, cache or str(fetch.default_cache()))
+        if failure is not None:
+            return failure
     result = run_on_workers(partial(process_here, unit, path, day, node, output, cache, clip_settings,
                                     render_settings, done, drop, render_only, score_all))
     if result.next_missing:
@@ -91,6 +104,25 @@ def process(
                                  unit.file.name, "; ".join(n for n in result.notes if n.startswith("next file"))
                                  or "no path")
     return result
+
+
+def _fetch_ahead(unit: FileUnit, own: bool, cache: str) -> FileResult | None:
+    """The worker processes import no Prefect, so they cannot hold a slot of the download limit: the
+    file a Dask worker processes (`own`), and the next file a window runs into (usually fetched by its
+    own download task already), are fetched here under the limit first and found in the cache there.
+    A next file that cannot be fetched is the worker's to note, as before. A repair's other files
+    (`FileUnit.also`, normally in the cache from the day's first pass) are needed as much as its own."""
+    for f in (unit.file, *unit.also) if own else unit.also:
+        try:
+            fetched(f, cache)
+        except fetch.FetchError as e:
+            return failed(unit, Skip.NOT_FETCHED, f"{f.name}: {type(e).__name__}: {e}")
+    if unit.next_file is not None:
+        try:
+            fetched(unit.next_file, cache)
+        except fetch.FetchError as e:
+            get_run_logger().info("next file %s not fetched ahead: %s", unit.next_file.name, e)
+    return None
 
 
 @task(name="write-day-manifest", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

@@ -35,7 +35,8 @@ def process_here(
     score_all: bool = True,
 ) -> FileResult:
     """Without `path` (on a Dask worker) the file is fetched here first, into this machine's cache,
-    and with `drop` the downloads are deleted once the file is done. With `render_only`, only those
+    and with `drop` the downloads are deleted once the file is done. A repair's other files are
+    fetched here too (the day's first pass left them in the cache). With `render_only`, only those
     windows are encoded and stored (the others are scored only, or with `score_all` False not at all:
     a second pass)."""
     nxt = unit.next_file
@@ -49,6 +50,14 @@ def process_here(
             return failed(unit, Skip.NOT_FETCHED, f"{unit.file.name}: {type(e).__name__}: {e}")
         used.append(path)
 
+    also: list[str] = []
+    for f in unit.also:  # a repair's other files: fetched by the first pass, so normally in the cache
+        try:
+            also.append(local_path(f, cache))
+        except fetch.FetchError as e:
+            return failed(unit, Skip.NOT_FETCHED, f"{f.name}: {type(e).__name__}: {e}")
+        used.append(also[-1])
+
     def next_path() -> str | None:
         """Only for a window that straddles into the next file; its download may be under way."""
         assert nxt is not None
@@ -60,7 +69,7 @@ def process_here(
             return None
 
     result = process_file(unit, path, next_path if nxt else None, day, node, output.open(), clip_settings,
-                          render_settings, done, render_only, score_all)
+                          render_settings, done, render_only, score_all, also)
     result.notes += notes
     if drop and result.status == FileStatus.OK and fetch.is_remote(unit.file.url):  # never a folder source's own files
         for p in used:

@@ -240,8 +240,19 @@ def mirror_copy(synth_mirror, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def s3_url(tmp_path_factory):
+    """A real S3 server (SeaweedFS, tests/seaweed.py) on loopback for the whole session."""
+    from seaweed import SeaweedS3
+
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def moto_url():
-    """A moto S3 server on loopback, spoken to over HTTP like any S3-compatible store."""
+    """A moto S3 server on loopback, for what SeaweedFS does not do as AWS does (tests/seaweed.py): a test
+    that uses it says why."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -254,16 +265,26 @@ def moto_url():
 S3_KEY_ID, S3_SECRET = "AKIAWHALEDRTEST0001", "s3-secret-Zq8RvT1mWx0pLk"
 
 
-@pytest.fixture
-def bucket(moto_url, request):
-    """A fresh bucket per test, and a boto3 client to look at it with."""
+def new_bucket(url: str, request) -> tuple:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
+    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
                           aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET)
     name = "whaledr-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40]
     client.create_bucket(Bucket=name)
     return client, name
+
+
+@pytest.fixture
+def bucket(s3_url, request):
+    """A fresh bucket per test on the real S3 server, and a boto3 client to look at it with."""
+    return new_bucket(s3_url, request)
+
+
+@pytest.fixture
+def moto_bucket(moto_url, request):
+    """The same on moto, for a test that needs what only AWS (and moto) do; it says which."""
+    return new_bucket(moto_url, request)
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@ drop, stall, come short, or answer 500/503/429/404, and listings that change.
 
 `faults[name]` is a list of actions served to the next requests for that file name, one per request;
 `missing` names files that answer 404 (while listed) until removed; `hidden` names files that the
-first `hidden_listings` day-folder listings leave out (files that arrive late).
+first `hidden_listings` day-folder listings leave out (files that arrive late). `pace` makes every file
+body take about that many seconds, and `max_in_flight` counts the most file downloads it served at once
+(what a bound on downloads is judged by).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class FaultyOOI:
         self.hidden: set[str] = set()
         self.hidden_listings = 0
         self.served: list[tuple[str, str]] = []  # (file name, fault) for every fault served
+        self.pace = 0.0
+        self.in_flight = self.max_in_flight = self.downloads = 0
         self.lock = threading.Lock()
         handler = functools.partial(_Handler, owner=self, directory=str(folder))
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -73,12 +77,27 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         folder = Path(self.translate_path(self.path))
-        if self.path.endswith("/") and any(p.suffix == ".mseed" for p in folder.iterdir()):
+        if self.path.endswith("/") and folder.is_dir() and any(p.suffix == ".mseed" for p in folder.iterdir()):
             hide = self.owner.listing_hides()
             if hide:
                 return self._listing_without(hide)
         name = self.path.rsplit("/", 1)[-1]
-        action = self.owner.next_action(name) if name.endswith(".mseed") else None
+        if not name.endswith(".mseed"):
+            return super().do_GET()
+        with self.owner.lock:
+            self.owner.in_flight += 1
+            self.owner.downloads += 1
+            self.owner.max_in_flight = max(self.owner.max_in_flight, self.owner.in_flight)
+        try:
+            self._file(name)
+        finally:
+            with self.owner.lock:
+                self.owner.in_flight -= 1
+
+    def _file(self, name: str) -> None:
+        action = self.owner.next_action(name)
+        if action is None and self.owner.pace:
+            action = "paced"
         if action is None:
             return super().do_GET()
         if action in ("404", "500", "503", "429"):
@@ -98,6 +117,13 @@ class _Handler(SimpleHTTPRequestHandler):
             for i in range(0, len(body), 64 * 1024):
                 self.wfile.write(body[i:i + 64 * 1024])
                 time.sleep(0.015)
+            return
+        if action == "paced":  # the whole body in about `pace` seconds
+            pieces = 20
+            step = -(-len(body) // pieces)
+            for i in range(0, len(body), step):
+                self.wfile.write(body[i:i + step])
+                time.sleep(self.owner.pace / pieces)
             return
         self.wfile.write(body[:half])
         self.wfile.flush()

@@ -1,6 +1,6 @@
-"""A proxy in front of the moto server that answers some requests with S3's throttling and 5xx errors,
-and cuts the connection of others: before the request reaches S3, or after S3 stored it and before the
-answer gets back (the case where a retry repeats a PUT that had in fact landed)."""
+"""A proxy in front of an S3 server (SeaweedFS in the tests) that answers some requests with S3's
+throttling and 5xx errors, and cuts the connection of others: before the request reaches S3, or after S3
+stored it and before the answer gets back (the case where a retry repeats a PUT that had in fact landed)."""
 
 from __future__ import annotations
 

@@ -78,7 +78,9 @@ def test_a_config_the_app_could_not_use_is_refused():
 @pytest.fixture
 def s3_with_cors(monkeypatch):
     """A moto server of our own that answers CORS from the bucket's rules, as S3 does, rather than
-    moto's default of allowing every origin on every request."""
+    moto's default of allowing every origin on every request. Moto, not SeaweedFS: the test needs S3's
+    private objects that a bucket policy opens to anonymous readers, and SeaweedFS without identities
+    lets anyone read everything (tests/seaweed.py)."""
     import boto3
     import moto.moto_server.werkzeug_app as werkzeug_app
     from moto.server import ThreadedMotoServer

@@ -212,7 +212,7 @@ def test_bad_data_each_file_gets_its_own_error_and_the_day_goes_on(tmp_path):
 
 
 def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_stored(
-        synth_mirror, static_server, tmp_path, moto_url, bucket):
+        synth_mirror, static_server, tmp_path, s3_url, bucket):
     from whaledr_core.render import RenderSettings, wav_size
 
     from s3proxy import FaultyS3Proxy
@@ -220,7 +220,7 @@ def test_s3_faults_every_upload_lands_whole_and_no_manifest_lists_what_is_not_st
     from test_ship import FOLDER, objects, run_env, save_blocks
 
     client, name = bucket
-    proxy = FaultyS3Proxy(moto_url, fail_every=4, cut_every=9)
+    proxy = FaultyS3Proxy(s3_url, fail_every=4, cut_every=9)
     try:
         save_blocks(tmp_path, proxy.url, name)
         server = static_server(synth_mirror)
@@ -324,12 +324,12 @@ def test_a_source_that_is_not_an_ooi_style_server_is_one_line_and_exit_2(page, s
 
 
 def test_a_refused_s3_secret_fails_the_run_in_s3s_words_and_the_secret_is_nowhere(
-        synth_mirror, tmp_path, moto_url, bucket):
+        synth_mirror, tmp_path, s3_url, bucket):
     from s3proxy import FaultyS3Proxy
     from test_ship import S3_SECRET, assert_no_secret, run_env, save_blocks
 
     client, name = bucket
-    proxy = FaultyS3Proxy(moto_url, deny=True)
+    proxy = FaultyS3Proxy(s3_url, deny=True)
     try:
         outputs = [save_blocks(tmp_path, proxy.url, name)]
         r = run_cli("run", DAY.isoformat(), "--source", str(synth_mirror), "--s3-block", "whaledr-s3",
@@ -365,3 +365,82 @@ def test_no_documented_command_and_no_option_takes_a_secret_on_the_command_line(
     offending = [f"whaledr {name} {o}" for name, command in group.commands.items() for param in command.params
                  for o in param.opts if any(w in o.lower() for w in SECRET_WORDS)]
     assert offending == []
+
+
+def test_a_day_of_ooi_defects_gives_every_clip_its_data_holds_by_sizes_or_by_names_alone(tmp_path, static_server):
+    """The issue's day (tests/ooi_defects.py, from OOI's published defects): duplicated and
+    shared-start packets, a companion 16 us after a real file, a 64-sample stub 0.4 ms after one, a
+    short file, an `addendum/` copy and a `.png`, over Apache-style pages while the server cuts two
+    transfers. Every file is downloaded and read; the day gives exactly its 30 clips, each WAV
+    holding the counts recorded at its time and saying so in its RIFF INFO; the day is complete.
+
+    Served again by `python -m http.server` (a listing without sizes: names alone plan) with a top-8
+    budget (two passes), the companion and the stub take the real files' windows at first; two
+    repairs serve them from the real files, all 30 whole windows are scored, the 8 chosen hold the
+    right counts, and a rerun writes nothing."""
+    import soundfile as sf
+
+    from ooi_defects import DAY as DEFECT_DAY
+    from ooi_defects import defect_day, wav_counts, window_of
+
+    mirror = tmp_path / "mirror"
+    day = defect_day(mirror)
+    folder = Path("LJ01A") / f"{DEFECT_DAY:%Y_%m_%d}"
+    server = FaultyOOI(mirror)
+    server.faults = {day.files["real, with a companion"].name: ["drop"], day.files["short"].name: ["short-right"]}
+    env = {"PREFECT_HOME": str(tmp_path / "home")}
+    base = ["run", DEFECT_DAY.isoformat(), "--hydrophone", "LJ01A", "--wav", "int32-raw", "--workers", "2",
+            "--cache", str(tmp_path / "cache")]
+
+    def checked(out: Path, m: dict) -> None:
+        """Each listed clip's WAV: the counts recorded at its time, and its own provenance."""
+        for c in m["clips"]:
+            wav = (out / folder / c["id"].rsplit("___", 1)[-1]).with_suffix(".wav")
+            expected, mask = day.rec.window(window_of(c["start"]))
+            np.testing.assert_array_equal(wav_counts(wav.read_bytes())[mask], expected[mask], err_msg=c["id"])
+            with sf.SoundFile(str(wav)) as f:
+                assert f.date == c["start"].replace("Z", ".000000Z") and f.artist == "RS01SLBS-LJ01A-09-HYDBBA102"
+                assert f"source={c['file']}" in f.comment
+        assert m["checks"] == {"day_covered": True, "data_accounted": True} and m["complete"]
+        assert m["totals"]["clip_seconds"] + m["totals"]["skipped_seconds"] == 86_400
+
+    import numpy as np
+
+    try:
+        out = tmp_path / "out"
+        r = run_cli(*base, "--source", server.url, "--out", str(out), env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        server.stop()
+    assert sorted(a for _, a in server.served) == ["drop", "short-right"]
+    m = json.loads((out / folder / "whaledr-day.json").read_text())
+    per_file = {what: sum(c["file"] == p.name for c in m["clips"]) for what, p in day.files.items()}
+    assert per_file == day.clips and m["totals"]["clips"] == 30 and m["totals"]["repairs"] == 0
+    files = {f["name"]: f for f in m["files"]}
+    assert {f["status"] for f in files.values()} == {"ok"} and len(files) == 7  # every file read, the copy once
+    assert files[day.files["duplicated packets"].name]["duplicates"] == 20
+    assert files[day.files["stub"].name]["windows_served"] == 0
+    assert "addendum" in " ".join(files[day.files["also in addendum"].name]["notes"])
+    checked(out, m)
+    assert r.stdout.strip().endswith("complete"), r.stdout
+
+    for page in mirror.rglob("index.html"):
+        page.unlink()  # http.server lists names without sizes
+    plain = static_server(mirror)
+    out = tmp_path / "names"
+    args = [*base, "--source", plain.url, "--out", str(out), "--publish", "top:8"]
+    r = run_cli(*args, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = json.loads((out / folder / "whaledr-day.json").read_text())
+    assert m["totals"]["repairs"] == 2 and [x["files"] for x in m["repairs"]] == [
+        [day.files["real, with a companion"].name, day.files["companion"].name],
+        [day.files["real, with a stub"].name, day.files["stub"].name]]
+    assert len(m["published"]) == 30 and m["totals"]["published"] == m["totals"]["clips"] == 8
+    checked(out, m)
+    again = run_cli(*args, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    m = json.loads((out / folder / "whaledr-day.json").read_text())
+    assert m["totals"]["clips_written"] == 0 and m["totals"]["clips"] == 8 and m["complete"]
+    record("OOI's documented file defects", faults=9, kinds="stub, companion, duplicated packets, shared starts, "
+           "short file, addendum copy, .png, cut transfers, no sizes listed", files=7, recovered=7, named=0,
+           finished_by_rerun=0, days=2, days_completed=2, objects_lost=0)

@@ -88,6 +88,26 @@ def test_plain_download_then_never_again(server, client, tmp_path):
     assert fetch.download(server.url, dest, client, policy=FAST).read_bytes() == BODY
     fetch.download(server.url, dest, client, policy=FAST)
     assert len(server.requests) == 1
+
+
+def test_the_gate_is_held_around_the_transfer_and_its_resumes_only(server, client, tmp_path):
+    """The gate (the `ooi-downloads` slot in the flow) is entered once for a download that drops and
+    resumes, with every request inside it, and not at all for a file already in the cache."""
+    held: list[int] = []  # the requests the server had seen when the gate was entered, and left
+
+    class Gate:
+        def __enter__(self):
+            held.append(len(server.requests))
+
+        def __exit__(self, *exc):
+            held.append(len(server.requests))
+
+    dest = tmp_path / "f.mseed"
+    server.script = ["drop-after:1000", "ok"]
+    assert fetch.download(server.url, dest, client, policy=FAST, gate=Gate).read_bytes() == BODY
+    assert held == [0, 2] and [r["range"] for r in server.requests] == [None, "bytes=1000-"]
+    fetch.download(server.url, dest, client, policy=FAST, gate=Gate)
+    assert held == [0, 2] and len(server.requests) == 2
     assert not (tmp_path / "f.mseed.part").exists()
 
 

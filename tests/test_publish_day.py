@@ -1,5 +1,5 @@
 """A day with a publish budget as an operator runs it: `whaledr synth --events`, `whaledr blocks`,
-`whaledr run --publish top:K` to a moto S3 bucket and a Realtime Database stand-in, a rerun with a
+`whaledr run --publish top:K` to a real S3 bucket (SeaweedFS) and a Realtime Database stand-in, a rerun with a
 larger budget, and `whaledr overview`; against the session's Prefect server."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def window(sid: str) -> int:
 
 
 def test_a_top_budget_day_publishes_k_calls_keeps_them_on_a_rerun_and_draws_the_overview(
-        tmp_path, prefect_api, moto_url, bucket, rtdb):
+        tmp_path, prefect_api, s3_url, bucket, rtdb):
     client, name = bucket
     mirror = tmp_path / "mirror"
     r = run_cli("synth", str(mirror), "--date", DAY.isoformat(), "--files", "4", "--events", "10")
@@ -49,7 +49,7 @@ def test_a_top_budget_day_publishes_k_calls_keeps_them_on_a_rerun_and_draws_the_
     db = rtdb(secret=SECRET, data={"sampleCounts": {"older___2018_01_01___x": 3}})
     env = {**prefect_api, "PREFECT_HOME": str(tmp_path / "home"), "AWS_ACCESS_KEY_ID": S3_KEY_ID,
            "AWS_SECRET_ACCESS_KEY": S3_SECRET, "WHALEDR_FIREBASE_SECRET": SECRET}
-    r = run_cli("blocks", "--bucket", name, "--folder", FOLDER, "--endpoint-url", moto_url, "--region", "us-east-1",
+    r = run_cli("blocks", "--bucket", name, "--folder", FOLDER, "--endpoint-url", s3_url, "--region", "us-east-1",
                 "--aws-block", "sel-aws", "--s3-block", "sel-s3", "--firebase-url", db.url,
                 "--firebase-block", "sel-fb", env=env)
     assert r.returncode == 0, r.stdout + r.stderr

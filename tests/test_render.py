@@ -10,7 +10,14 @@ import soundfile as sf
 from PIL import Image
 
 from whaledr_core import render
-from whaledr_core.render import IMAGE_FORMATS, RenderSettings, spectrogram_image, wav_bytes, wav_size
+from whaledr_core.render import (
+    IMAGE_FORMATS,
+    WAV_INFO_BYTES,
+    RenderSettings,
+    spectrogram_image,
+    wav_bytes,
+    wav_size,
+)
 
 RATE = 64_000
 CLIP = (np.random.default_rng(3).normal(5000, 30_000, 5 * RATE)).astype(np.int32)
@@ -131,7 +138,7 @@ def test_every_image_format_names_its_extension_and_type_once():
 def test_audio_rate_resamples_the_wav_and_its_size_is_known_before():
     render_settings = RenderSettings(audio_rate=16_000)
     data = wav_bytes(CLIP, render_settings, RATE)
-    assert len(data) == wav_size(render_settings, len(CLIP), RATE) == 44 + 2 * 5 * 16_000
+    assert len(data) == wav_size(render_settings, len(CLIP), RATE) == 44 + WAV_INFO_BYTES + 2 * 5 * 16_000
     samples, rate = sf.read(io.BytesIO(data), dtype="int16")
     assert rate == 16_000 and len(samples) == 5 * 16_000 and np.abs(samples).max() == 32767
     t = np.arange(5 * RATE) / RATE

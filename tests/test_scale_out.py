@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -236,13 +237,21 @@ def test_a_backfill_shares_its_runs_between_two_workers_each_day_once_and_a_seco
 
 
 def test_a_backfill_that_cannot_finish_a_day_fails_and_names_it_while_the_other_days_complete(three_days, tmp_path):
+    """A day whose only file is unreadable fails and is named; a day without files gets no run and says so."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(three_days, mirror)
+    bad, empty = DAYS[-1] + dt.timedelta(days=1), DAYS[-1] + dt.timedelta(days=2)
+    folder = next(mirror.rglob(f"{DAYS[-1]:%Y/%m/%d}")).parent.parent.parent / f"{bad:%Y/%m/%d}"
+    folder.mkdir(parents=True)
+    (folder / f"OO-HYEA2--YDH-{bad:%Y-%m-%d}T00:00:00.000015Z.mseed").write_bytes(os.urandom(100_000))
     out = tmp_path / "out"
-    late = DAYS[-1] + dt.timedelta(days=1)  # no data in the mirror
-    r = run_cli("backfill", DAYS[-1].isoformat(), late.isoformat(), "--source", str(three_days), "--out", str(out),
+    r = run_cli("backfill", DAYS[-1].isoformat(), empty.isoformat(), "--source", str(mirror), "--out", str(out),
                 env={"PREFECT_HOME": str(tmp_path / "home")})
     assert r.returncode == 1, r.stdout + r.stderr
-    assert f"1 of 2 day runs did not complete: LJ01D {late} (Failed)" in r.stderr
-    assert f"LJ01D {DAYS[-1]}: 1 files, 60 clips written" in r.stdout and f"LJ01D {late}: no day manifest" in r.stdout
+    assert f"1 of 2 day runs did not complete: LJ01D {bad} (Failed)" in r.stderr
+    assert f"LJ01D {DAYS[-1]}: 1 files, 60 clips written" in r.stdout
+    assert f"LJ01D {bad}: 1 files, 0 clips written" in r.stdout
+    assert f"LJ01D {empty}: no files on the server, no day run" in r.stdout
 
 
 def test_the_day_on_a_dask_cluster_gives_the_same_output_as_on_the_process_pool(server, synth_mirror, tmp_path):

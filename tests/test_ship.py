@@ -1,5 +1,5 @@
 """Shipping to the app as a user would: `whaledr blocks`, then `whaledr run --s3-block --firebase-block`,
-against a moto S3 server and a Realtime Database stand-in on loopback; and no secret anywhere."""
+against a real S3 server (SeaweedFS) and a Realtime Database stand-in on loopback; and no secret anywhere."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def run_env(tmp_path: Path) -> dict[str, str]:
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none")}
 
 
-def save_blocks(tmp_path, moto_url, bucket_name, firebase_url=None, secret=FIREBASE_SECRET):
-    args = ["blocks", "--bucket", bucket_name, "--folder", FOLDER, "--endpoint-url", moto_url, "--region", "us-east-1"]
+def save_blocks(tmp_path, s3_url, bucket_name, firebase_url=None, secret=FIREBASE_SECRET):
+    args = ["blocks", "--bucket", bucket_name, "--folder", FOLDER, "--endpoint-url", s3_url, "--region", "us-east-1"]
     extra = {}
     if firebase_url:
         args += ["--firebase-url", firebase_url]
@@ -53,11 +53,11 @@ def objects(client, bucket_name) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_a_day_ships_to_s3_and_the_app_database_and_a_rerun_uploads_nothing(
-    synth_mirror, static_server, tmp_path, moto_url, bucket, rtdb
+    synth_mirror, static_server, tmp_path, s3_url, bucket, rtdb
 ):
     client, name = bucket
     db = rtdb(secret=FIREBASE_SECRET, data={"sampleCounts": {"older___2018_01_01___x": 7}, "votes": {"u": {"x": 1}}})
-    outputs = [save_blocks(tmp_path, moto_url, name, db.url)]
+    outputs = [save_blocks(tmp_path, s3_url, name, db.url)]
     server = static_server(synth_mirror)
     args = ["run", DAY.isoformat(), "--source", server.url, "--s3-block", "whaledr-s3",
             "--firebase-block", "whaledr-firebase", "--workers", "2", "--cache", str(tmp_path / "cache"), "-v"]
@@ -117,12 +117,12 @@ def assert_no_secret(tmp_path, outputs, client, bucket_name, secrets):
 
 @pytest.mark.slow
 def test_a_wrong_firebase_credential_is_a_clear_error_that_writes_nothing_and_leaks_nothing(
-    synth_mirror, tmp_path, moto_url, bucket, rtdb
+    synth_mirror, tmp_path, s3_url, bucket, rtdb
 ):
     client, name = bucket
     db = rtdb(secret=FIREBASE_SECRET, data={"sampleCounts": {"a": 7}})
     wrong = "fb-wrong-Qz7Tt0Ww3"
-    outputs = [save_blocks(tmp_path, moto_url, name, db.url, secret=wrong)]
+    outputs = [save_blocks(tmp_path, s3_url, name, db.url, secret=wrong)]
     r = run_cli("run", DAY.isoformat(), "--source", str(synth_mirror), "--s3-block", "whaledr-s3",
                 "--firebase-block", "whaledr-firebase", "--workers", "1", "-v", env=run_env(tmp_path))
     outputs.append(r)
@@ -137,7 +137,7 @@ def test_a_wrong_firebase_credential_is_a_clear_error_that_writes_nothing_and_le
 
 
 @pytest.mark.slow
-def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, tmp_path, moto_url, bucket):
+def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, tmp_path, s3_url, bucket):
     client, name = bucket
     mirror = tmp_path / "mirror"
     subprocess.run(["cp", "-a", str(synth_mirror), str(mirror)], check=True)
@@ -146,7 +146,7 @@ def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, t
     procs = []
     for n, day in enumerate((DAY, day2)):
         home = tmp_path / f"home{n}"
-        save_blocks(home, moto_url, name)
+        save_blocks(home, s3_url, name)
         env = {**os.environ, **run_env(home)}
         env.pop("PREFECT_API_URL", None)
         procs.append(subprocess.Popen([*WHALEDR, "run", day.isoformat(), "--source", str(mirror), "--s3-block",
@@ -166,15 +166,15 @@ def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, t
 
 
 # The live app's layout (DESIGN.md "The app contract"): bucket `whaledr`, prefix `megaptera`; here the
-# bucket is the test's own, on the moto server, and the templates are the live ones with its address.
+# bucket is the test's own, on the S3 server, and the templates are the live ones with its address.
 LEGACY = ["LJ01A___2018_03_02___OO_HYVM1__YDH_2018_03_02T10_15_30",  # made by whaledr/whalebooks
           "LJ01C___2017_11_20___OO_HYEA1__YDH_2017_11_20T04_00_05",
           "OO_HYVM1__YDH_2017_10_06T05_16_45"]  # an older ID without ___ (as in the live tutorial's images)
 
 
 @pytest.mark.slow
-def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, tmp_path, moto_url, bucket, rtdb):
-    """The app block holds the live templates (pointed at the moto bucket) and a service account; a
+def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, tmp_path, s3_url, bucket, rtdb):
+    """The app block holds the live templates (pointed at the test's bucket) and a service account; a
     PNG run is refused before any work; the default run gives every new ID a square JPEG and a WAV where
     the app's URL rule looks, keeps older samples in the manifest and the database, and tells the
     database with a token minted from the service account; check-app then finds only the older
@@ -183,7 +183,7 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
     from PIL import Image
     from tokenserver import TokenEndpoint
 
-    from whaledr_core.app import AppConfig, fill, public_read_policy
+    from whaledr_core.app import AppConfig, cors_rules, fill, public_read_policy
 
     client, name = bucket
     google = TokenEndpoint()
@@ -195,10 +195,10 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
                           ContentType="application/json")
         key_file = tmp_path / "service-account.json"
         key_file.write_text(json.dumps(google.service_account_info()))
-        base = f"{moto_url}/{name}/{FOLDER}"
+        base = f"{s3_url}/{name}/{FOLDER}"
         app = AppConfig(manifest_url=f"{base}/whalemanifest.json", image_template=base + "/{0}/{1}/{2}.jpg",
                         sound_template=base + "/{0}/{1}/{2}.wav", database_url=db.url)
-        outputs = [save_blocks(tmp_path, moto_url, name)]
+        outputs = [save_blocks(tmp_path, s3_url, name)]
         r = run_cli("app-block", "--name", "live", "--manifest-url", app.manifest_url, "--image-template",
                     app.image_template, "--sound-template", app.sound_template, "--database-url", db.url,
                     "--service-account", str(key_file), env=blocks_env(tmp_path))
@@ -221,15 +221,15 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
         ids = expected_ids()
         manifest = json.loads(client.get_object(Bucket=name, Key=f"{FOLDER}/whalemanifest.json")["Body"].read())
         assert manifest == sorted(ids | set(LEGACY))
-        anonymous = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x",
+        anonymous = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="x",
                                  aws_secret_access_key="y")
         for sid in sorted(ids)[::30]:  # the app's own rule, then the object it names
-            image_bucket, image_key = fill(app.image_template, sid, "___").split(f"{moto_url}/")[1].split("/", 1)
+            image_bucket, image_key = fill(app.image_template, sid, "___").split(f"{s3_url}/")[1].split("/", 1)
             obj = anonymous.get_object(Bucket=image_bucket, Key=image_key)
             assert obj["ContentType"] == "image/jpeg"
             with Image.open(obj["Body"]) as img:
                 assert (img.format, img.size) == ("JPEG", (512, 512))
-            sound_key = fill(app.sound_template, sid, "___").split(f"{moto_url}/{name}/")[1]
+            sound_key = fill(app.sound_template, sid, "___").split(f"{s3_url}/{name}/")[1]
             assert client.head_object(Bucket=name, Key=sound_key)["ContentType"] == "audio/wav"
         assert db.data["sampleCounts"] == {**{i: 0 for i in ids}, LEGACY[0]: 9, LEGACY[2]: 4}
         assert {k: v for k, v in db.data.items() if k != "sampleCounts"} == {
@@ -244,6 +244,7 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
             sorted(ids | set(LEGACY)))
 
         client.put_bucket_policy(Bucket=name, Policy=json.dumps(public_read_policy(name, FOLDER)))
+        client.put_bucket_cors(Bucket=name, CORSConfiguration=cors_rules(app.origin))  # as README says to
         r = run_cli("check-app", "--app", "live", env=run_env(tmp_path))
         outputs.append(r)
         assert r.returncode == 1, r.stdout + r.stderr

@@ -1,7 +1,9 @@
 """The per-day record: what was read, what became a clip, what was skipped and why.
 
 Written last, so its presence means the day's run finished. It accounts for every window of the day
-(clips + skipped windows = the whole day), and it is what a rerun reads to leave finished files alone.
+(clips + skipped windows = the whole day) and for every second of data in every file read (in a clip
+or in a skipped window with a reason: `ownership.account`), says which file's data each window holds
+and why (`served`), and it is what a rerun reads to leave finished files alone.
 `clips` are the stored clips, each saying whether it is published; `published` gives, for every whole
 window with data, why it is published or not (`publish` reasons); `scores` every window's call score.
 A whole window that was scored but not stored is skipped as `not_stored`.
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, ownership
 from .catalog import Hydrophone
 from .clips import ClipSettings, DayPlan, Skip, window_start
 from .fileclips import FileResult, FileStatus
@@ -57,27 +59,44 @@ def build(
 ) -> dict[str, Any]:
     """`reasons`: why each window is or is not published (`rerun.choose_day`); None: every clip, `all`."""
     results = sorted(results, key=lambda r: r.first_window)
-    by_name = {r.name: r for r in results}
+    read = [r for r in results if r.repair is None]
+    repairs = [r for r in results if r.repair is not None]
+    by_name = {r.name: r for r in read}
     if reasons is None:
         reasons = {k: ALL for r in results for _, k, _ in r.clips}
     clips = [
         {"id": sid, "start": _iso(window_start(day, k, clip_settings)), "coverage": cov, "file": r.name,
          "published": reasons.get(k) in PUBLISHED}
-        for r in results
-        for sid, k, cov in r.clips
+        for k, sid, cov, r in sorted((k, sid, cov, r) for r in results for sid, k, cov in r.clips)
     ]
-    windows: list[tuple[int, str, float, str | None]] = [(k, Skip.GAP, 0.0, None) for k in plan.unowned]
-    windows += [(k, reason, cov, r.name) for r in results for k, reason, cov in r.skipped]
+    windows: list[tuple[int, str, float, str | None]] = [
+        (k, reason, cov, r.name) for r in results for k, reason, cov in r.skipped]
+    recorded = {w[0] for w in windows} | {k for r in results for _, k, _ in r.clips}
+    windows += [(k, Skip.GAP, 0.0, None) for k in plan.unowned if k not in recorded]  # a repair may serve them
     skipped = _merge(sorted(windows, key=lambda w: w[0]), day, clip_settings)
+    accounting = ownership.account(results, day, clip_settings)
     listed = {f.name for f in plan.files}
-    files = [_file_entry(r) for r in results if r.name not in listed]  # previous day's spill-over file
+    files = [_file_entry(r, accounting) for r in read if r.name not in listed]  # previous day's spill-over file
     for f in plan.files:
         r = by_name.get(f.name)
-        entry = _file_entry(r) if r else {"name": f.name, "url": f.url, "size": f.size, "status": "no_windows"}
+        entry = _file_entry(r, accounting) if r else {
+            "name": f.name, "url": f.url, "size": f.size, "status": FileStatus.FAILED,
+            "error": f"{f.name}: listed, but not read"}
         entry["size_exact"] = f.size_exact
         files.append(entry)
+    for e in files:
+        if e["name"] in accounting.unaccounted and e["status"] == FileStatus.OK:
+            e["status"] = FileStatus.FAILED
+            e["error"] = (f"{e['name']}: {accounting.unaccounted[e['name']]:.3f} s of its data are in no clip and no "
+                          "skipped window (a fault of the pipeline: please report it)")
     n_skipped = sum(s["windows"] for s in skipped)
-    failed = [r.name for r in results if r.status != FileStatus.OK]
+    failed = [e["name"] for e in files if e["status"] != FileStatus.OK]
+    failed += [f"repair {r.key}" for r in repairs if r.status != FileStatus.OK]
+    day_seconds = clip_settings.windows_per_day * clip_settings.clip_seconds
+    checks = {
+        "day_covered": (len(clips) + n_skipped) * clip_settings.clip_seconds == day_seconds,
+        "data_accounted": not accounting.unaccounted,
+    }
     totals = {
         "files_listed": len(plan.files),
         "files_failed": len(failed),
@@ -89,7 +108,10 @@ def build(
         "skipped_by_reason": _count_by_reason(skipped),
         "clip_seconds": len(clips) * clip_settings.clip_seconds,
         "skipped_seconds": n_skipped * clip_settings.clip_seconds,
-        "day_seconds": clip_settings.windows_per_day * clip_settings.clip_seconds,
+        "day_seconds": day_seconds,
+        "data_seconds": accounting.data_seconds,
+        "unaccounted_data_seconds": round(sum(accounting.unaccounted.values()), 6),
+        "repairs": len(repairs),
         "png_bytes": sum(r.png_bytes for r in results),
         "wav_bytes": sum(r.wav_bytes for r in results),
         "peak_worker_rss_mib": max((r.peak_rss_mib for r in results), default=0.0),
@@ -107,25 +129,39 @@ def build(
         "date": day.isoformat(),
         "source": source,
         "folder": folder,
-        "complete": bool(plan.files) and not failed,
+        "complete": bool(plan.files) and not failed and all(checks.values()),
         "failed_files": failed,
+        "checks": checks,
         "settings": settings_record(clip_settings, render_settings),
         "totals": totals,
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "files": files,
+        "repairs": [_repair_entry(r) for r in repairs],
         "clips": clips,
         "skipped": skipped,
+        "served": accounting.served,
         "scores": {str(k): v for r in results for k, v in sorted(r.scores.items())},
         "publish": {"budget": budget, "store": store},
         "published": {str(k): v for k, v in sorted(reasons.items())},
     }
 
 
-def _file_entry(r: FileResult) -> dict[str, Any]:
-    entry = {k: v for k, v in asdict(r).items() if k not in ("clips", "skipped", "scores", "columns")}
+def _file_entry(r: FileResult, accounting: ownership.Accounting) -> dict[str, Any]:
+    entry = {k: v for k, v in asdict(r).items()
+             if k not in ("clips", "skipped", "scores", "columns", "key", "also", "repair")}
     entry["clips"], entry["skipped_windows"] = len(r.clips), len(r.skipped)
     entry["seconds"] = {k: round(v, 4) for k, v in r.seconds.items()}
+    entry["spans"] = [list(s) for s in r.spans]
+    entry.update(accounting.files.get(r.name, {}))
     return entry
+
+
+def _repair_entry(r: FileResult) -> dict[str, Any]:
+    """A repair unit's record: its files, its windows, what it made and why it ran."""
+    return {"files": [r.name, *r.also], "first_window": r.first_window, "end_window": r.end_window,
+            "why": r.repair, "status": r.status, "error": r.error, "clips": len(r.clips),
+            "skipped_windows": len(r.skipped), "clips_written": r.written, "clips_present": r.present,
+            "notes": r.notes, "seconds": {k: round(v, 4) for k, v in r.seconds.items()}}
 
 
 def _merge(windows: list[tuple[int, str, float, str | None]], day: dt.date,
@@ -215,9 +251,9 @@ def reusable(
     out: dict[str, FileResult] = {}
     for unit in plan.units:
         e = entries.get(unit.file.name)
-        if not e or e.get("status") != FileStatus.OK or e.get("next_missing") \
+        if not e or e.get("status") != FileStatus.OK or e.get("next_missing") or "spans" not in e \
                 or (e.get("first_window"), e.get("end_window")) != (unit.first_window, unit.end_window):
-            continue
+            continue  # a record from before spans were kept cannot be arbitrated: the file is read again
         clips = clips_by_file.get(unit.file.name, [])
         skipped = skipped_by_file.get(unit.file.name, [])
         if len(clips) + len(skipped) != len(unit.windows):
@@ -231,6 +267,7 @@ def reusable(
             clips=clips, skipped=skipped, present=len(clips), traces=e.get("traces", 0),
             duplicates=e.get("duplicates", 0), notes=e.get("notes", []), reused=True,
             scores={k: known[k] for k in unit.windows if k in known},
+            spans=[(int(a), int(b)) for a, b in e["spans"]],
         )
     return out
 

@@ -17,10 +17,12 @@ from typing import Any
 
 from . import daymanifest
 from .catalog import get_hydrophone
-from .clips import ClipSettings, FileUnit
+from .clips import ClipSettings, FileUnit, Skip
 from .dayplan import listed_plan
 from .fetch import FetchError, local_copy
-from .fileclips import FileStatus, process_file
+from .fileclips import FileResult, FileStatus, failed, process_file
+from .listing import RawFile
+from .ownership import arbitrate
 from .render import RenderSettings
 from .sinks import LocalSink
 
@@ -38,40 +40,51 @@ def settings(record: dict[str, Any]) -> tuple[ClipSettings, RenderSettings]:
 
 def remake(record: dict[str, Any], source: str, cache: Path, workers: int | None = None) -> tuple[bytes, list[str]]:
     """The overview PNG of the day `record` describes, from the files under `source`; and the files
-    that could not be read (their windows stay blank)."""
+    that could not be read (their windows stay blank). Windows are served as the day run served
+    them: the plan's first guess, then the repairs the files' data asks for (`ownership.arbitrate`)."""
     h = get_hydrophone(record["hydrophone"]["node"])
     day = dt.date.fromisoformat(record["date"])
     clip_settings, render_settings = settings(record)
     _, plan = listed_plan(source, h, day, clip_settings)
-    jobs = [(u, day, h.node, cache, clip_settings, render_settings) for u in plan.units if u.windows]
-    columns: dict[int, Any] = {}
     missing: list[str] = []
     with ProcessPoolExecutor(workers) as pool:
-        for name, cols in pool.map(_columns, jobs):
-            if cols is None:
-                missing.append(name)
-            columns.update(cols or {})
+        def run(units: list[FileUnit]) -> list[FileResult]:
+            out = []
+            for unit, r in zip(units, pool.map(_columns, [(u, day, h.node, cache, clip_settings, render_settings)
+                                                          for u in units]), strict=True):
+                if r is None or r.status != FileStatus.OK:
+                    missing.append(unit.key)
+                out.append(r or failed(unit, Skip.NOT_FETCHED, f"{unit.key}: not available"))
+            return out
+
+        results = run(plan.units)
+        arbitration = arbitrate(plan, results, clip_settings)
+        results = arbitration.apply(results, run(arbitration.repairs))
+    columns = {k: c for r in results if r.status == FileStatus.OK for k, c in r.columns.items()}
     png = daymanifest.overview(record, columns, partial=True)
     if png is None:
         raise NothingToDraw(f"{h.node} {day}: no file of the day could be read again from {source}")
     return png, missing
 
 
-def _columns(job: tuple[FileUnit, dt.date, str, Path, ClipSettings, RenderSettings]) -> tuple[str, dict | None]:
+def _columns(job: tuple[FileUnit, dt.date, str, Path, ClipSettings, RenderSettings]) -> FileResult | None:
     unit, day, node, cache, clip_settings, render_settings = job
+
+    def copy(f: RawFile) -> str:
+        return str(local_copy(f.url, cache, f.exact_size, f.size_bounds))
+
     try:
-        path = str(local_copy(unit.file.url, cache, unit.file.exact_size, unit.file.size_bounds))
+        path, also = copy(unit.file), [copy(f) for f in unit.also]
     except FetchError:
-        return unit.file.name, None
+        return None
 
     def next_path() -> str | None:
         assert unit.next_file is not None
         try:
-            return str(local_copy(unit.next_file.url, cache, unit.next_file.exact_size, unit.next_file.size_bounds))
+            return copy(unit.next_file)
         except FetchError:
             return None
 
     # nothing is rendered (render_only is empty) and nothing stored, so the sink is never written
-    r = process_file(unit, path, next_path if unit.next_file else None, day, node, LocalSink(cache / "unused"),
-                     clip_settings, render_settings, frozenset(), frozenset())
-    return unit.file.name, (r.columns if r.status == FileStatus.OK else None)
+    return process_file(unit, path, next_path if unit.next_file else None, day, node, LocalSink(cache / "unused"),
+                        clip_settings, render_settings, frozenset(), frozenset(), True, also)

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -149,8 +149,13 @@ def download(
     expected_size: int | None = None,
     size_bounds: tuple[int, int] | None = None,
     policy: RetryPolicy = RetryPolicy(),
+    gate: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> Path:
     """Fetch `url` to `dest` unless it is already there; return `dest`.
+
+    `gate` is entered around the transfer only, once this process holds the file and it is still
+    missing: a bound on downloads shared with other machines (a Prefect concurrency limit) is then
+    held by transfers alone, never by a file found in the cache or waited for.
 
     `expected_size`, when known exactly, must match what the server announces, or the download is
     refused: a listing and a file that disagree mean the file changed or the server is wrong.
@@ -164,7 +169,8 @@ def download(
         if dest.exists():  # another process finished it while we waited
             return dest
         part = dest.with_name(dest.name + ".part")
-        with_retries(lambda: _attempt(url, part, client, expected_size, size_bounds), policy, f"download {url}")
+        with gate():
+            with_retries(lambda: _attempt(url, part, client, expected_size, size_bounds), policy, f"download {url}")
         os.replace(part, dest)
     return dest
 
@@ -214,8 +220,11 @@ def _total_from_content_range(value: str | None) -> int | None:
 
 
 def local_copy(url: str, cache: Path, expected_size: int | None = None,
-               size_bounds: tuple[int, int] | None = None) -> Path:
-    """A path to read `url` from: a local path as it is, a URL downloaded into the cache once."""
+               size_bounds: tuple[int, int] | None = None,
+               gate: Callable[[], AbstractContextManager[object]] = nullcontext) -> Path:
+    """A path to read `url` from: a local path as it is, a URL downloaded into the cache once
+    (`gate` around the transfer, see `download`)."""
     if not is_remote(url):
         return Path(url)
-    return download(url, cache_path(cache, url), shared_client(), expected_size=expected_size, size_bounds=size_bounds)
+    return download(url, cache_path(cache, url), shared_client(), expected_size=expected_size,
+                    size_bounds=size_bounds, gate=gate)

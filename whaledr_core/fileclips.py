@@ -10,7 +10,7 @@ import datetime as dt
 import resource
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,20 +18,24 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
+from .catalog import UnknownHydrophone, get_hydrophone
 from .clips import (
     BadFile,
     ClipSettings,
+    FileData,
     FileUnit,
     Skip,
     cut,
     gather,
+    merge,
     read_file,
     shortfall_note,
     window_start,
 )
 from .naming import clip_key, clip_stem, sample_id
 from .overview import window_column
-from .render import RenderSettings, db_limits, encode_image, spectrogram_db, to_levels, wav_bytes
+from .render import RenderSettings, WavInfo, db_limits, encode_image, spectrogram_db, to_levels, wav_bytes
 from .score import Floor, clip_responses, file_floor, file_scores, floor_levels
 from .sinks import Sink
 
@@ -82,6 +86,24 @@ class FileResult:
     """Call score (see `score`) of every window with data: clips, clips already stored, short windows."""
     columns: dict[int, Any] = field(default_factory=dict)
     """The day overview's column (`overview.window_column`, float16) of every scored window; not in the manifest."""
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    """Where the file's data lies: [start, end) samples from midnight at the clips' rate, one per
+    continuous run (a repair's result holds none: its files' own results do)."""
+    key: str = ""
+    """The unit's key (`FileUnit.key`): the file's name, or a repair's."""
+    also: list[str] = field(default_factory=list)
+    """A repair's other files, whose data is merged with this file's."""
+    repair: str | None = None
+    """Why a repair served these windows again; None for a file of the day's plan."""
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.name
+
+
+def new_result(unit: FileUnit) -> FileResult:
+    """An empty record of `unit`, saying which unit it is."""
+    return FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window,
+                      key=unit.key, also=[f.name for f in unit.also], repair=unit.repair)
 
 
 def clip_ids(unit: FileUnit, day: dt.date, node: str, clip_settings: ClipSettings) -> dict[int, str]:
@@ -92,7 +114,7 @@ def clip_ids(unit: FileUnit, day: dt.date, node: str, clip_settings: ClipSetting
 
 def failed(unit: FileUnit, reason: str, error: str) -> FileResult:
     """Every window the unit owns, skipped for `reason`: a file that failed is never a silent hole."""
-    r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
+    r = new_result(unit)
     r.status, r.error = FileStatus.FAILED, error
     r.skipped = [(k, reason, 0.0) for k in unit.windows]
     return r
@@ -125,8 +147,13 @@ def process_file(
     done: Set[str] = frozenset(),
     render_only: Set[int] | None = None,
     score_all: bool = True,
+    also_paths: Sequence[str] = (),
 ) -> FileResult:
-    """Clips for the windows `unit` owns, except the IDs in `done` (already stored).
+    """Clips for the windows `unit` owns, except the IDs in `done` (already stored). The result
+    reports where the file's data lies (`spans`) even when the unit owns no window.
+
+    A repair unit (`unit.repair`) reads its file and its `also` files (`also_paths`, in the same order)
+    and merges them, the first's samples preferred (`clips.merge`).
 
     With `render_only`, a window outside it that is not in `done` is scored but neither encoded nor
     stored: it is skipped as NOT_STORED. That is the first pass of a day with a top budget, which
@@ -142,23 +169,39 @@ def process_file(
     if unit.file.problem is not None:  # listed, but unusable as such: a failed file, never a silent skip
         return failed(unit, Skip.BAD_FILE, f"{unit.file.name}: {unit.file.problem}")
     ids = clip_ids(unit, day, node, clip_settings)
-    r = FileResult(unit.file.name, unit.file.url, unit.file.size, unit.first_window, unit.end_window)
+    r = new_result(unit)
     t0 = time.perf_counter()
+    reading = unit.file.name
     try:
-        data = read_file(path, day, clip_settings)
+        data = read_file(path, day, clip_settings).named(unit.file.name)
+        others = []
+        for f, p in zip(unit.also, also_paths, strict=True):
+            reading = f.name
+            others.append(read_file(p, day, clip_settings).named(f.name))
     except BadFile as e:
-        out = failed(unit, Skip.BAD_FILE, f"{unit.file.name}: {e}")
+        out = failed(unit, Skip.BAD_FILE, f"{reading}: {e}")
         out.seconds = {"decode": time.perf_counter() - t0}
         return out
     decode = time.perf_counter() - t0
-    r.traces, r.duplicates, r.notes = data.traces, data.duplicates, list(data.notes)
-    if unit.file.note:
+    if unit.repair is not None:
+        segments, merge_notes = merge([data, *others])
+        data = FileData(segments, 0, notes=[f"serves again {unit.repair}", *merge_notes])
+    else:
+        r.spans = data.spans
+        r.traces, r.duplicates = data.traces, data.duplicates
+    r.notes = list(data.notes)
+    if unit.file.note and unit.repair is None:
         r.notes.insert(0, unit.file.note)
     if data.other_rate:
         r.notes.append(f"{data.other_rate} traces at another sampling rate ignored")
     short = shortfall_note(unit, data, day, clip_settings)
     if short:
         r.notes.append(short)
+    if not unit.windows:  # read for its data only: `ownership.arbitrate` decides what it serves
+        r.seconds = {"decode": decode, "total": time.perf_counter() - t_start}
+        r.peak_rss_mib = peak_rss_mib()
+        return r
+    provenance = _provenance(node)
 
     def load_next():
         nxt = unit.next_file
@@ -166,7 +209,7 @@ def process_file(
         try:
             if where is not None and nxt is not None:
                 return read_file(where, day, clip_settings, head_seconds=clip_settings.clip_seconds + 1,
-                                 start=nxt.start)
+                                 start=nxt.start).named(nxt.name)
         except BadFile:
             pass
         r.next_missing = True
@@ -219,7 +262,8 @@ def process_file(
             levels = _levels(db, w.k, floor, render_settings, clip_settings)
             picture = encode_image(levels, render_settings, clip_settings.sample_rate, clip_settings.clip_seconds)
             t1 = time.perf_counter()
-            wav = wav_bytes(samples, render_settings, clip_settings.sample_rate)
+            start = window_start(day, w.k, clip_settings).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            wav = wav_bytes(samples, render_settings, clip_settings.sample_rate, provenance(sid, start, w.sources))
             t2 = time.perf_counter()
             store.add((sid, w.k, round(w.coverage, 6)), [
                 # WAV first: the image is what a volunteer sees, so it appears only with its sound beside it
@@ -247,6 +291,17 @@ def process_file(
     r.seconds = {"decode": decode, **spent, "total": time.perf_counter() - t_start}
     r.peak_rss_mib = peak_rss_mib()
     return r
+
+
+def _provenance(node: str) -> Callable[[str, str, tuple[str, ...]], WavInfo]:
+    """What each clip's WAV says of itself (`render.WavInfo`): the hydrophone's reference designator
+    (the node's own code when the catalog does not know it) and this software's version."""
+    try:
+        refdes = get_hydrophone(node).refdes
+    except UnknownHydrophone:
+        refdes = node
+    software = f"whaledr-pipeline {__version__}"
+    return lambda sid, start, sources: WavInfo(sid, start, refdes, sources, software)
 
 
 def with_first_pass(second: FileResult, first: FileResult) -> FileResult:

@@ -281,10 +281,11 @@ def check_source(source: str, timeout: float = 15.0) -> None:
 
 
 def list_day(
-    source: str, hydrophone: Hydrophone, day: dt.date, client: httpx.Client | None = None
+    source: str, hydrophone: Hydrophone, day: dt.date, client: httpx.Client | None = None,
+    policy: RetryPolicy = RetryPolicy(),
 ) -> tuple[str | None, list[RawFile]]:
     """(the day folder found, its files); (None, []) when no folder exists for that day."""
     paths = hydrophone.day_paths(day)
     if is_remote(source):
-        return list_http_day(source, paths, client)
+        return list_http_day(source, paths, client, policy)
     return list_local_day(source, paths)

@@ -357,6 +357,57 @@ def wav_samples(samples: np.ndarray, settings: RenderSettings, rate: int | None 
 
 
 WAV_HEADER_BYTES = 44
+"""The canonical header: RIFF, fmt and the data chunk's own header."""
+
+
+@dataclass(frozen=True)
+class WavInfo:
+    """Where a clip's sound comes from, written into its WAV (`wav_bytes`): OOI's own FLAC writer
+    records the same in its files' tags (ooi-hyd-tools, docs/data-access.md: `date` holds the exact
+    start, `comment` `refdes=... start=... npts=... sampling_rate=...`)."""
+
+    sample_id: str
+    start: str
+    """UTC time of the first sample, ISO 8601 with microseconds and a `Z`."""
+    refdes: str
+    sources: tuple[str, ...]
+    """The names of the files whose samples the clip holds."""
+    software: str
+
+
+WAV_INFO_FIELDS = (("INAM", 96), ("ICRD", 32), ("IART", 48), ("ISFT", 64), ("ICMT", 720))
+"""RIFF INFO fields and their fixed widths in bytes, NUL-padded. libsndfile (so soundfile) reads them
+as title, date, artist, software and comment; ffprobe, sox and most audio editors show them too. The
+widths are fixed so that a WAV's size is known before it is made (`wav_size`): a stored clip is
+recognised by its size, and a new software version or longer file names must not change it."""
+WAV_INFO_BYTES = 12 + sum(8 + width for _, width in WAV_INFO_FIELDS)
+"""The LIST chunk: its header, `INFO`, and each field's header and text."""
+
+
+def info_chunk(info: WavInfo | None, settings: RenderSettings, rate: int, frames: int) -> bytes:
+    """The LIST/INFO chunk of `WAV_INFO_BYTES`; the comment holds everything, the other fields one
+    fact each. Text too long for its field is cut; the sources that do not fit are counted."""
+    if info is None:
+        texts = {tag: "" for tag, _ in WAV_INFO_FIELDS}
+    else:
+        head = (f"refdes={info.refdes} start={info.start} sample_rate={rate} samples={frames} "
+                f"wav={settings.wav} software={info.software} source=")
+        room = dict(WAV_INFO_FIELDS)["ICMT"] - 1 - len(head)
+        names = list(info.sources)
+        while names and len(_sources(names, len(info.sources))) > room:
+            names.pop()
+        texts = {"INAM": info.sample_id, "ICRD": info.start, "IART": info.refdes, "ISFT": info.software,
+                 "ICMT": head + _sources(names, len(info.sources))}
+    body = b"INFO"
+    for tag, width in WAV_INFO_FIELDS:
+        text = texts[tag].encode("ascii", "replace")[: width - 1]
+        body += tag.encode() + struct.pack("<I", width) + text + b"\0" * (width - len(text))
+    return b"LIST" + struct.pack("<I", len(body)) + body
+
+
+def _sources(names: list[str], total: int) -> str:
+    more = total - len(names)
+    return ",".join(names) + (f" and {more} more (see the day manifest)" if more else "")
 
 
 def wav_size(settings: RenderSettings, n_samples: int, rate: int | None = None) -> int:
@@ -364,17 +415,19 @@ def wav_size(settings: RenderSettings, n_samples: int, rate: int | None = None) 
     `rate` is the source's; it matters only with an `audio_rate`."""
     if rate is not None and output_rate(settings, rate) != rate:
         n_samples = -(-n_samples * output_rate(settings, rate) // rate)  # resample_poly's length: ceil(n * up / down)
-    return WAV_HEADER_BYTES + n_samples * (4 if settings.wav == WAV_RAW else 2)
+    return WAV_HEADER_BYTES + WAV_INFO_BYTES + n_samples * (4 if settings.wav == WAV_RAW else 2)
 
 
-def wav_bytes(samples: np.ndarray, settings: RenderSettings, rate: int) -> bytes:
-    """A canonical 44-byte-header PCM WAV, written directly: ~10x cheaper than going through libsndfile."""
+def wav_bytes(samples: np.ndarray, settings: RenderSettings, rate: int, info: WavInfo | None = None) -> bytes:
+    """A PCM WAV written directly (~10x cheaper than going through libsndfile): the canonical header,
+    with a fixed-size LIST/INFO chunk (`info`, the clip's provenance) between `fmt ` and `data`."""
     data = wav_samples(samples, settings, rate).astype("<i4" if settings.wav == WAV_RAW else "<i2", copy=False)
     width = data.dtype.itemsize
     body = data.tobytes()
     rate = output_rate(settings, rate)
+    listing = info_chunk(info, settings, rate, len(data))
     header = struct.pack(
-        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(body), b"WAVE", b"fmt ", 16, 1, 1,
-        rate, rate * width, width, 8 * width, b"data", len(body),
+        "<4sI4s4sIHHIIHH", b"RIFF", 36 + len(listing) + len(body), b"WAVE", b"fmt ", 16, 1, 1,
+        rate, rate * width, width, 8 * width,
     )
-    return header + body
+    return header + listing + struct.pack("<4sI", b"data", len(body)) + body

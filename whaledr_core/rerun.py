@@ -26,7 +26,7 @@ class RerunPlan:
     todo: list[FileUnit]
     """Files to fetch and process, in the day's order."""
     done: dict[str, frozenset[str]]
-    """For each file to process, the IDs of its clips already stored: not rendered again."""
+    """For each unit to process (by `FileUnit.key`), the IDs of its clips already stored: not rendered again."""
 
 
 def plan_rerun(
@@ -40,14 +40,23 @@ def plan_rerun(
     overwrite: bool = False,
 ) -> RerunPlan:
     """`existing` is what the output holds under the day (key -> size); with `overwrite`, nothing counts."""
-    ids = {u.file.name: frozenset(clip_ids(u, plan.day, node, clip_settings).values()) for u in plan.units}
     if overwrite:
-        return RerunPlan({}, list(plan.units), {name: frozenset() for name in ids})
+        return RerunPlan({}, list(plan.units), {u.key: frozenset() for u in plan.units})
+    done = stored_clips(plan.units, plan.day, existing, prefix, node, clip_settings, render_settings)
+    stored = frozenset().union(*done.values())
+    reused = daymanifest.reusable(previous, plan, clip_settings, render_settings, stored)
+    todo = [u for u in plan.units if u.key not in reused]
+    return RerunPlan(reused, todo, {u.key: done[u.key] for u in todo})
+
+
+def stored_clips(units: Iterable[FileUnit], day: dt.date, existing: Mapping[str, int], prefix: str, node: str,
+                 clip_settings: ClipSettings, render_settings: RenderSettings) -> dict[str, frozenset[str]]:
+    """For each unit's key, the IDs of its windows whose clip is stored whole (`fileclips.stored_ids`):
+    a rerun does not render them again. Repairs (`ownership.arbitrate`) ask too."""
+    ids = {u.key: frozenset(clip_ids(u, day, node, clip_settings).values()) for u in units}
     wav_bytes = wav_size(render_settings, clip_settings.window, clip_settings.sample_rate)
     stored = stored_ids(existing, prefix, set().union(*ids.values()), wav_bytes, render_settings.image.extension)
-    reused = daymanifest.reusable(previous, plan, clip_settings, render_settings, stored)
-    todo = [u for u in plan.units if u.file.name not in reused]
-    return RerunPlan(reused, todo, {u.file.name: ids[u.file.name] & stored for u in todo})
+    return {key: frozenset(these & stored) for key, these in ids.items()}
 
 
 def downloads_to_drop(plan: DayPlan, cache: Path) -> list[Path]:
@@ -63,7 +72,7 @@ class DayChoice:
     """Every whole window with data (a clip, stored or not) and every window published before -> why it
     is or is not published (`publish` reasons)."""
     render: dict[str, frozenset[int]]
-    """For each file, the windows to store that the results hold as NOT_STORED: its second pass."""
+    """For each unit (`FileUnit.key`), the windows to store that the results hold as NOT_STORED: its second pass."""
 
 
 def choose_day(
@@ -91,7 +100,7 @@ def choose_day(
     for r in results:
         missing = frozenset(k for k, reason, _ in r.skipped if reason == NOT_STORED and k in wanted)
         if missing:
-            render[r.name] = missing
+            render[r.key] = missing
     return DayChoice(dict(sorted(reasons.items())), render)
 
 

@@ -162,6 +162,9 @@ class S3Sink:
         try:
             self.put_with(key, data, content_type, condition)
         except self.client.exceptions.ClientError as e:
+            # A lost race, whatever the store says: 412 for a changed ETag or an existing key; 409 for a
+            # concurrent write; a key deleted since it was read is 404 NoSuchKey on AWS ("Conditional write
+            # behavior" in the S3 User Guide) and moto, 412 on SeaweedFS. The caller reads again and retries.
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status in (409, 412) or e.response.get("Error", {}).get("Code") in (
                 "PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from . import app as app_commands
-from . import blocks, data, days, overview, run
+from . import blocks, data, days, operate, overview, run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
 
@@ -25,4 +25,7 @@ app.command()(app_commands.sync)
 app.command("check-app")(app_commands.check_app)
 app.command()(data.synth)
 app.command()(overview.overview)
+app.command()(data.availability)
+app.command()(operate.alerts)
+app.command("download-limit")(operate.download_limit)
 

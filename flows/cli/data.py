@@ -1,4 +1,5 @@
-"""`whaledr synth`: a synthetic OOI mirror, for trying the pipeline with no internet."""
+"""`whaledr synth`: a synthetic OOI mirror, for trying the pipeline with no internet; `whaledr availability`:
+what a server (or mirror) holds for a range of days, before asking for them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import typer
 from whaledr_core.synth import DEFAULT_ERA
 
 from . import options as o
-from .local import hydrophone_nodes
+from .local import checked_source, hydrophone_nodes
 
 
 def synth(
@@ -58,3 +59,48 @@ def synth(
         from whaledr_core.synth import ground_truth_path
 
         typer.echo(f"ground truth: {ground_truth_path(directory, h, day)}")
+
+
+def availability(
+    start: Annotated[str, typer.Argument(help="First UTC day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Argument(help="Last UTC day, YYYY-MM-DD (included).")],
+    hydrophone: o.Hydrophone = None,
+    source: o.Source = None,
+    picture: Annotated[Path | None, typer.Option(
+        help="Where to write the calendar picture (PNG). [default: whaledr-availability-NODE-START-END.png]")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table: "
+                                        '{"hydrophone": NODE, "days": [{"day", "files", "bytes"}, ...]}.')] = False,
+) -> None:
+    """What the server holds from START to END, read from the day folders' listings only (no download):
+    a table per day (files, bytes, the hours the file names start in), and a calendar picture of
+    coverage, one row per month. A day without a folder has 0 files; a listing that fails is an error."""
+    import json
+
+    from whaledr_core import availability as av
+    from whaledr_core.catalog import get_hydrophone
+    from whaledr_core.days import DayRangeError, day_range
+
+    first, last = o.parse_date(start), o.parse_date(end)
+    try:
+        days = day_range(first, last, None)
+    except DayRangeError as e:
+        o.fail(str(e))
+    (node,) = hydrophone_nodes([hydrophone] if hydrophone else None)
+    h = get_hydrophone(node)
+    source = checked_source(source)
+    try:
+        surveyed = av.survey(source, h, days)
+    except av.ListingFailed as e:
+        o.fail(str(e), 1)
+    where = source if len(source) < 60 else "..." + source[-57:]
+    path = picture or Path(f"whaledr-availability-{node}-{first}-{last}.png")
+    path.write_bytes(av.calendar_png(f"{node} ({h.name}) on {where}, {first} to {last}", surveyed))
+    if json_:
+        typer.echo(json.dumps(av.as_json(node, surveyed)))
+        typer.echo(f"calendar: {path}", err=True)
+        return
+    typer.echo(f"{h.node} ({h.name}), {first} to {last}, listed at {source}:")
+    for line in av.table(surveyed):
+        typer.echo(line)
+    typer.echo(av.summary(node, surveyed))
+    typer.echo(f"calendar: {path}")

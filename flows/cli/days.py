@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from contextlib import ExitStack
@@ -78,13 +79,33 @@ def backfill(
                                   output=output, app=app_group, selection=selection, dask_address=dask_address,
                                   deployment=deployment,
                                   concurrency=concurrency, max_days=len(days), return_state=True)
+        skipped = _no_data(state)
         for day in days:
             for node in nodes:
                 record = daymanifest.read(sink, node, day)
-                typer.echo(daymanifest.summary_line(record) if record else f"{node} {day}: no day manifest")
+                typer.echo(daymanifest.summary_line(record) if record else
+                           f"{node} {day}: no files on the server, no day run" if (node, day.isoformat()) in skipped
+                           else f"{node} {day}: no day manifest")
     if not state.is_completed():
         o.fail(str(state.message), 1)
-    typer.echo(f"{len(days) * len(nodes)} day runs completed")
+    typer.echo(f"{len(days) * len(nodes) - len(skipped)} day runs completed"
+               + (f"; {len(skipped)} days list no files and were not run" if skipped else ""))
+
+
+def _no_data(state: Any) -> set[tuple[str, str]]:
+    """The (hydrophone, day) pairs the backfill started no run for, for want of files: its table says so."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    from ..backfill import NO_DATA
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["whaledr-backfill"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    data: Any = found[0].data if found else []
+    rows: list[dict] = json.loads(data) if isinstance(data, str) else data or []
+    return {(row["hydrophone"], row["day"]) for row in rows if row.get("status") == NO_DATA}
 
 
 def _check_deployment(name: str) -> None:
@@ -145,8 +166,13 @@ def serve(
             o.fail(str(e), 1)
         from prefect import serve as prefect_serve
 
+        from ..limits import DOWNLOAD_LIMIT, ensure_download_limit
+
         open_blocks(output_group, app_group)
         typer.echo(f"Prefect UI: {url.removesuffix('/api')}")
+        limit = ensure_download_limit()
+        typer.echo(f"OOI downloads: at most {limit.slots} at once over every run ({DOWNLOAD_LIMIT}, "
+                   f"{'created' if limit.created else 'kept'}; UI: Concurrency, or `whaledr download-limit --slots N`)")
         prefect_serve(*deployments)
 
 

@@ -140,7 +140,8 @@ class ProgressBar:
             self.task = self.progress.add_task(event.label or "processing", total=event.total, clips=0, rate="-")
         elif self.task is not None:
             rate = event.clips / max(time.perf_counter() - self.t0, 1e-6)
-            self.progress.update(self.task, completed=event.done, clips=event.clips, rate=f"{rate:.0f}")
+            self.progress.update(self.task, completed=event.done, total=event.total, clips=event.clips,
+                                 rate=f"{rate:.0f}")
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
