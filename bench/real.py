@@ -36,8 +36,8 @@ planned by `clips.plan_day` and run file by file through `fileclips.process_file
 `render_only=frozenset()`: what a worker does in the first pass of a day with a top budget (decode,
 floor, spectrogram, score of every window, the file's calibration), storing nothing. Not `whaledr run`
 over a mirror: its server, pool and downloads add minutes and nothing to the scores, which
-`process_file` makes in the worker. The files are kept under `--work` and made again only when the
-layout changes.
+`process_file` makes in the worker. The files are kept under `--work` (about 7 GB for the three levels and
+backgrounds: delete it when done) and made again only when the layout changes.
 
 What is ranked (a "unit"): a clip, scored by its best window (its label says only that the call is
 somewhere in it); each background window at least a window away from every clip is a unit too.
