@@ -20,7 +20,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from whaledr_core.catalog import SAMPLE_RATE
 from whaledr_core.clips import ClipSettings
 from whaledr_core.publish import ALL, Budget, parse_budget
-from whaledr_core.render import DB_POLICIES, IMAGE_FORMATS, WAV_NORMALISED, WAV_RAW, RenderSettings, palette
+from whaledr_core.render import (
+    DB_POLICIES,
+    IMAGE_FORMATS,
+    PRESET_FIELDS,
+    PRESETS,
+    WAV_NORMALISED,
+    WAV_RAW,
+    RenderSettings,
+    palette,
+    preset_settings,
+)
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY, Sink, open_sink
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -122,9 +132,16 @@ class Rendering(BaseModel):
 
     clip_seconds: int = Field(ClipSettings.clip_seconds, ge=1, title="Clip length (s)",
                               description="Clip length in seconds; must divide a day.")
+    preset: str = Field("default", pattern=f"^({'|'.join(PRESETS)})$", **choices(list(PRESETS)), title="Preset",
+                        description="Starting point for FFT length, overlap, band and contrast: 'default' (0-4 kHz, "
+                        "nfft 4096), or 'low' for blue and fin whales (10-500 Hz, nfft 16384, contrast over the "
+                        "floor). A setting below left at its default takes the preset's. README, "
+                        "\"Low-frequency calls\".")
     nfft: int = Field(_R.nfft, title="FFT length", description="FFT length, a power of two.")
-    overlap: float = Field(_R.overlap, ge=0, lt=1, title="FFT overlap", description="FFT window overlap, 0-1.")
-    fmin: float = Field(_R.fmin, ge=0, title="Lowest frequency (Hz)", description="Lowest frequency shown, Hz.")
+    overlap: float = Field(_R.overlap, ge=0, lt=1, title="FFT overlap",
+                           description="FFT window overlap, 0-1.")
+    fmin: float = Field(_R.fmin, ge=0, title="Lowest frequency (Hz)",
+                        description="Lowest frequency shown, Hz.")
     fmax: float = Field(_R.fmax, gt=0, title="Highest frequency (Hz)",
                         description="Highest frequency shown, Hz (below Nyquist).")
     cmap: str = Field(_R.cmap, title="Colour map", description="Matplotlib colour map, e.g. bone, viridis, gray.")
@@ -152,6 +169,15 @@ class Rendering(BaseModel):
                                description="Resample the WAV to this rate, Hz (16000 for phones); at least "
                                "1000. 0: the source's rate.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _none_is_the_presets(cls, data: Any) -> Any:
+        """A preset field given as None (an option not given to `whaledr run`) is left at its default, which
+        means the preset's."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (k in PRESET_FIELDS and v is None)}
+        return data
+
     @model_validator(mode="after")
     def _the_core_accepts_them(self) -> Rendering:
         """The core's own checks (a power of two, a length that divides a day, a band below Nyquist, an
@@ -165,7 +191,10 @@ class Rendering(BaseModel):
         return ClipSettings(clip_seconds=self.clip_seconds)
 
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(**{**self.model_dump(exclude={"clip_seconds"}), "audio_rate": self.audio_rate or None})
+        """The preset's settings, with every setting changed from its default here on top."""
+        given = self.model_dump(exclude={"clip_seconds", "preset"})
+        changed = {k: v for k, v in given.items() if k not in PRESET_FIELDS or v != getattr(_R, k)}
+        return preset_settings(self.preset, **{**changed, "audio_rate": self.audio_rate or None})
 
 
 STORE_PUBLISHED = "published"
