@@ -15,7 +15,7 @@ from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION
 
 from ..params import SAFE_BUDGET
 from . import options as o
-from .local import ProgressBar, checked_source, hydrophone_nodes, open_blocks, quiet, where_to
+from .local import ProgressBar, checked_source, hydrophone_nodes, open_blocks, quiet, warnings_shown, where_to
 
 
 def backfill(
@@ -75,7 +75,7 @@ def backfill(
         sink = open_blocks(output, app_group)
         if deployment:
             _check_deployment(deployment)
-        with ProgressBar() as listener, listening(listener):
+        with ProgressBar() as listener, listening(listener), warnings_shown(verbose):
             state = backfill_flow(start=first, end=last, hydrophones=nodes, overwrite=overwrite, source=source,
                                   output=output, app=app_group, selection=selection, dask_address=dask_address or "",
                                   deployment=deployment or "", concurrency=concurrency, max_days=len(days),
