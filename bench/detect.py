@@ -4,10 +4,14 @@
     .venv/bin/python -m bench.detect --files 12 --snr 0 3 6 10 15   # README, "Which clips reach volunteers"
 
 A synthetic stretch of one hydrophone (5-minute files, each at its own recording gain) holds calls
-of each kind (fin, blue, humpback, minke; see `whaledr_core.events`) at a given SNR over the floor,
-and distractors at their own levels: ship tones lasting minutes, 60 Hz hum for a whole file,
-broadband clicks, slow rises of the floor. Everything is made in memory, file by file, as the
-pipeline sees it: a per-file floor, then a spectrogram and a score per 5 s window.
+of each kind (fin, blue B, humpback, minke trains, and since issue 20 right whale upcalls, blue whale A
+calls and minke boings; see `whaledr_core.events`) at a given SNR over the floor, and distractors at their
+own levels: ship tones lasting minutes, 60 Hz hum for a whole file, broadband clicks, slow rises of the
+floor, and (issue 20, shaped from the real recordings of ../shared/realdata) minutes of knocks, airgun
+pulses, sonar pings, rain and snapping shrimp. Everything is made in memory, file by file, as the
+pipeline sees it: a per-file floor, then a spectrogram and the detectors per 5 s window, then the
+file's calibration (`score.file_scores`). `--kinds classic` keeps the first version's mix (four calls;
+ship, hum, clicks, floor) for comparison.
 
 A call's SNR is measured (`events.add`) against the floor as it is where the call lies: the sea with its
 lasting tones (ship lines, hum), as a person reading the spectrogram, and the score, see it. The first
@@ -19,11 +23,12 @@ Figures, per SNR, with K = the number of call windows (windows holding >= 0.5 s 
 - recall_at_k: share of call windows among the K best-scoring windows (`recall_by_kind` per kind, and
   `missed`: the call windows left out, by kind and situation: edge, lines, floor, short or clean);
 - precision_at_k: share of those K picks that hold any part of a call;
-- distractor_share: share of the K picks that hold no call but a ship tone, hum or click, and that
-  the same data without tones and clicks would not have picked (`floor_share`: other false picks
-  under a slow floor change);
-- score_ms_per_clip: the score alone, per clip (the spectrogram is already made by the renderer).
-Targets (issue 15): recall_at_k >= 0.9 from 6 dB, distractor_share < 0.1.
+- distractor_share: share of the K picks that hold no call but a distractor (tones, clicks, knocks, airguns,
+  sonar, rain, shrimp), and that the same data without them would not have picked (`floor_share`: other
+  false picks under a slow floor change);
+- score_ms_per_clip: the score alone, per clip (the spectrogram is already made by the renderer): the
+  detectors of every window and the file's calibration.
+Targets: recall_at_k >= 0.85 at 6 dB (issue 20; issue 15's 0.9 on the classic mix), distractor_share < 0.1.
 """
 
 from __future__ import annotations
@@ -37,34 +42,43 @@ import numpy as np
 
 from whaledr_core import events as ev
 from whaledr_core.render import RenderSettings, spectrogram_db
-from whaledr_core.score import call_score, file_floor
+from whaledr_core.score import clip_responses, file_floor, file_scores
 
 RATE = 64_000
 CLIP = 5
 FILE = 300
 
 
-def day_events(files: int, seed: int, snr: float) -> list[ev.Event]:
+def day_events(files: int, seed: int, snr: float, kinds: str = "all") -> list[ev.Event]:
     rng = np.random.default_rng(seed)
     per = max(1, files // 2)
     counts = {"fin": per + 2, "blue": per, "humpback": per + 2, "minke": per,
               "ship": max(1, files // 4), "hum": max(1, files // 6), "click": 2 * files, "floor": max(1, files // 6)}
+    if kinds == "all":
+        counts |= {"upcall": per + 2, "blue_a": max(1, per // 2), "boing": per, "knocks": max(1, files // 6),
+                   "airgun": max(1, files // 12), "sonar": max(1, files // 12), "rain": max(1, files // 12),
+                   "shrimp": max(1, files // 12)}
     return ev.scatter(files * FILE, counts, snr, rng, CLIP)
 
 
 def score_file(samples: np.ndarray, t0: int, rs: RenderSettings, out: dict[int, float]) -> tuple[float, float]:
-    """Scores of a file's windows into `out`; the seconds spent on its floor and on its scores."""
+    """Scores of a file's windows into `out`, as `fileclips.process_file` makes them: the floor, each window's
+    detectors, the file's calibration. Returns the seconds spent on the floor and on the scores."""
     t = time.perf_counter()
     floor = file_floor([(t0 * RATE, samples)], rs, RATE)
     floor_s = time.perf_counter() - t
     score_s = 0.0
+    responses = {}
     for j in range(FILE // CLIP):
         k = (t0 // CLIP) + j
         db = spectrogram_db(samples[j * CLIP * RATE : (j + 1) * CLIP * RATE], rs, RATE)
         f = floor.at((k + 0.5) * CLIP)
         t = time.perf_counter()
-        out[k] = call_score(db, f, rs, RATE)
+        responses[k] = clip_responses(db, f, rs, RATE)
         score_s += time.perf_counter() - t
+    t = time.perf_counter()
+    out.update(file_scores(responses))
+    score_s += time.perf_counter() - t
     return floor_s, score_s
 
 
@@ -77,14 +91,16 @@ def counts(x: np.ndarray) -> np.ndarray:
 
 def situation(call: ev.Event, k: int, events: list[ev.Event]) -> str:
     """Why a call window may be hard, the first that applies: "edge" (within 10 s of a file's edge), "lines"
-    (a ship or hum over it), "floor" (a slow rise of the floor), "short" (under 1 s of the call in the
-    window), else "clean"."""
+    (a ship or hum over it), "noise" (knocks, airguns, sonar, rain or shrimp over it), "floor" (a slow rise of
+    the floor), "short" (under 1 s of the call in the window), else "clean"."""
     t0, t1 = k * CLIP, (k + 1) * CLIP
     over = {e.kind for e in events if not e.is_call and e.start < t1 and e.start + e.duration > t0}
     if t0 % FILE < 10 or t0 % FILE + CLIP > FILE - 10:
         return "edge"
     if over & set(ev.TONAL):
         return "lines"
+    if over & (set(ev.TRANSIENT) - {"click"}):
+        return "noise"
     if "floor" in over:
         return "floor"
     if min(call.start + call.duration, t1) - max(call.start, t0) < 1.0:
@@ -92,13 +108,15 @@ def situation(call: ev.Event, k: int, events: list[ev.Event]) -> str:
     return "clean"
 
 
-def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: str = "floor") -> dict:
-    """One SNR: every file scored with all its events, and again without tones and clicks (the control).
+def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: str = "floor",
+              kinds: str = "all") -> dict:
+    """One SNR: every file scored with all its events, and again without tones, clicks and other distractors
+    (the control; the floor's slow changes stay).
 
-    A top pick counts against tones and clicks only when the control would not have picked it, so
+    A top pick counts against distractors only when the control would not have picked it, so
     a noise window that happens to lie under an hour of hum is not blamed on the hum.
     """
-    events = day_events(files, seed, snr)
+    events = day_events(files, seed, snr, kinds)
     scores: dict[int, float] = {}
     control: dict[int, float] = {}
     score_s = floor_s = 0.0
@@ -128,8 +146,8 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: s
         score_file(counts(sea + calls_part), t0, rs, control)  # the control: no tones, no clicks
         x = sea + tones + calls_part
         del sea, tones, calls_part
-        for e in mine:
-            if e.kind == "click":
+        for e in mine:  # transients over it all: a call's SNR is over the sea and its lasting tones, not these
+            if e.kind in ev.TRANSIENT:
                 ev.add(x, t0, e, rs, RATE)
         f_s, s_s = score_file(counts(x), t0, rs, scores)
         floor_s += f_s
@@ -137,7 +155,7 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: s
     calls = [e for e in events if e.is_call]
     call_windows = {k for e in calls for k in e.windows(CLIP, 0.5)}
     any_call = {k for e in calls for k in e.windows(CLIP, 0.05)}
-    tonal_click = {k for e in events if e.kind in ev.TONAL + ("click",) for k in e.windows(CLIP, 0.0)}
+    tonal_click = {k for e in events if e.kind in ev.TONAL + ev.TRANSIENT for k in e.windows(CLIP, 0.0)}
     floor_w = {k for e in events if e.kind == "floor" for k in e.windows(CLIP, 0.0)}
     K = len(call_windows)
     top = sorted(scores, key=lambda k: (-scores[k], k))[:K]
@@ -149,7 +167,7 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: s
         for kind in sorted({e.kind for e in events if k in e.windows(CLIP, 0.0) and not e.is_call}):
             blamed_kinds[kind] = blamed_kinds.get(kind, 0) + 1
     by_kind = {}
-    for kind in ev.CALLS:
+    for kind in dict.fromkeys(e.kind for e in calls):
         kw = {k for e in calls if e.kind == kind for k in e.windows(CLIP, 0.5)}
         by_kind[kind] = round(len(kw & set(top)) / len(kw), 3) if kw else None
     missed: dict[str, dict[str, int]] = {}
@@ -178,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--files", type=int, default=8, help="5-minute files of synthetic data (default 8)")
     p.add_argument("--snr", type=float, nargs="+", default=[3.0, 6.0, 10.0, 15.0])
     p.add_argument("--seed", type=int, default=15)
+    p.add_argument("--kinds", choices=("all", "classic"), default="all",
+                   help="all: every call and distractor kind (default); classic: the first version's four calls "
+                        "and ship, hum, clicks and floor rises")
     p.add_argument("--snr-over", choices=("floor", "sea"), default="floor",
                    help="what a call's SNR is measured against: the floor with its tonal lines (default), or the sea "
                         "noise alone (the first version's, which ignores lines lying over the call)")
@@ -186,9 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     levels = []
     for snr in a.snr:
-        levels.append(run_level(a.files, a.seed, snr, rs, a.snr_over))
+        levels.append(run_level(a.files, a.seed, snr, rs, a.snr_over, a.kinds))
         print(json.dumps(levels[-1]), file=sys.stderr)
-    ok = all(lv["recall_at_k"] >= 0.9 for lv in levels if lv["snr_db"] >= 6) and all(
+    ok = all(lv["recall_at_k"] >= 0.85 for lv in levels if lv["snr_db"] >= 6) and all(
         lv["distractor_share"] < 0.1 for lv in levels if lv["snr_db"] >= 6
     )
     print(json.dumps({
@@ -196,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         "render": {"nfft": rs.nfft, "overlap": rs.overlap, "fmax": rs.fmax},
         "files": a.files,
         "snr_over": a.snr_over,
+        "kinds": a.kinds,
         "levels": levels,
         "score_ms_per_clip": round(float(np.mean([lv["score_ms_per_clip"] for lv in levels])), 3),
         "targets_met": ok,

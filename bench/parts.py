@@ -19,7 +19,8 @@ from pathlib import Path
 
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("decode", ("read_file (whaledr_core/clips.py",)),
-    ("score", ("call_score (", "file_floor (", "window_column (", "_floor (whaledr_core/fileclips")),
+    ("score", ("clip_responses (", "file_scores (", "file_floor (", "window_column (",
+               "_floor (whaledr_core/fileclips")),
     ("spectrogram", ("spectrogram_db (",)),
     ("scaling", ("to_levels (", "db_limits (", "_levels (whaledr_core", "floor_levels (")),
     ("image encode", ("encode_image (",)),

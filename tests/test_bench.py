@@ -55,7 +55,7 @@ def test_a_sample_goes_to_the_first_part_one_of_its_frames_names_and_waits_are_d
     raw.write_text("\n".join([
         f"{worker};process_file (whaledr_core/fileclips.py:200);spectrogram_db (whaledr_core/render.py:167) 7",
         f"{worker};process_file (whaledr_core/fileclips.py:179);score (whaledr_core/fileclips.py:176);"
-        "call_score (whaledr_core/score.py:301);spectrogram_db (whaledr_core/render.py:167) 2",
+        "clip_responses (whaledr_core/score.py:301);spectrogram_db (whaledr_core/render.py:167) 2",
         f"{worker};process_file (whaledr_core/fileclips.py:150) 1",
         f"{server};Connection._execute (aiosqlite/core.py:100) 4",
         f"{server};BaseEventLoop._run_once (asyncio/base_events.py:1);EpollSelector.select (selectors.py:468) 50",

@@ -8,13 +8,35 @@ The calls follow published descriptions of the North-East Pacific species (shape
 - `fin`: ~1 s down-sweeps 23 -> 17 Hz (the "20 Hz pulse"), in series every ~12 s;
 - `blue`: B-call-like tones, ~6 s, 17 -> 15.5 Hz with harmonics near 47 and 78 Hz;
 - `humpback`: song units of 0.4-2 s, up- or down-sweeps somewhere in 150-3,000 Hz with a harmonic;
-- `minke`: a train of ~10 short pulses (100-300 Hz down-sweeps) 0.35 s apart.
+- `minke`: a train of ~10 short pulses (100-300 Hz down-sweeps) 0.35 s apart;
+- `upcall`: a North Atlantic right whale upcall, ~1 s rising from 60-110 Hz to 150-250 Hz (McDonald and
+  Moore 2002: 90 -> 150 Hz in 0.7 s in the North Pacific; NOAA NEFSC: ~100 -> 300 Hz; 80-240 Hz/s here,
+  as the upcalls of the shared PAMGuard and SanctSound right whale clips), with a weak harmonic;
+- `blue_a`: a North-East Pacific blue whale A call, ~18 s of pulses at ~1.5 per second (NOAA PMEL's
+  description, "a series of pulses, on the order of 1.5 pulses/s, often side-banded") on a carrier
+  near 83 Hz (the "strong overtone near 90 Hz" of the eastern call, lower today as the calls' pitch
+  has fallen), with a weaker tone at a fifth of it;
+- `boing`: a North Pacific minke whale boing, ~2.6 s of pulses at 115 per second on a 1.4 kHz carrier
+  (Rankin and Barlow 2005: the central boing, 115 pulses/s, 2.6 s; energy in 1,350-1,440 Hz), which the
+  spectrogram draws as lines 115 Hz apart around 1.4 kHz, after a short broadband onset.
 The distractors are what a hydrophone also hears and a naive loudness score would pick:
 - `ship`: tonal lines (a fundamental 40-200 Hz and harmonics) of a passage lasting 10-30 minutes,
   rising and falling with the ship's range (strongest at the closest point of approach);
 - `hum`: 60 Hz mains hum with harmonics, switched on abruptly for 10-60 minutes;
 - `click`: a single broadband click of a few milliseconds;
-- `floor`: a slow rise and fall of the whole floor by several dB over minutes (a passing ship's noise).
+- `floor`: a slow rise and fall of the whole floor by several dB over minutes (a passing ship's noise);
+and, shaped from the real recordings in ../shared/realdata (README there; bench/real.py):
+- `knocks`: minutes of irregular knocks, each a 10-50 ms damped ring somewhere in 100-300 Hz, about
+  1.5 a second at random (the wind-and-waves clips HI04_03 and CI02_03 with their short low thumps, the
+  streaks of the NOPP6 recording, and issue 20's cabled-observatory day: "short knocks in 100-300 Hz
+  throughout");
+- `airgun`: a series of impulses every 10-15 s, each a broadband onset below ~1 kHz and a reverberant
+  tail decaying over ~1 s (the explosion FK03_01 and the seal bombs CI05_02, MB01_05, OC02_02);
+- `sonar`: pings every 4 s, each a 1.6 s sweep from 900 to 1,000 Hz (the LFA sonar CI05_01);
+- `rain`: minutes of raindrops, thousands of tiny impulses a second above ~800 Hz (the rain clips FK02_03,
+  GR01_02, PM05_01: a floor raised from about 1 kHz up, speckled);
+- `shrimp`: snapping shrimp, hundreds of very short broadband snaps a second, strongest from a few kHz up
+  (the SanctSound caption: "highest energy levels ~3 to ~13 kHz"; FK02_01, PM05_01 soundscape).
 
 SNR is what a volunteer would see: the call's mean power over the spectrogram cells where it is
 within 10 dB of its own peak, over the sea noise's median power in the same cells (the floor the
@@ -33,9 +55,21 @@ import numpy as np
 
 from .render import RenderSettings, spectrogram_db
 
-CALLS = ("fin", "blue", "humpback", "minke")
-DISTRACTORS = ("ship", "hum", "click", "floor")
+CALLS = ("fin", "blue", "humpback", "minke", "upcall", "blue_a", "boing")
+DISTRACTORS = ("ship", "hum", "click", "floor", "knocks", "airgun", "sonar", "rain", "shrimp")
 TONAL = ("ship", "hum")
+LASTING = ("ship", "hum", "floor", "knocks", "airgun", "sonar", "rain", "shrimp")
+"""Distractors that last minutes: at sea they overlap calls, and so they may here."""
+TRANSIENT = ("click", "knocks", "airgun", "sonar", "rain", "shrimp")
+"""Distractors added over the calls (a call's SNR is set over the sea and its lasting tones, not these)."""
+DURATIONS: dict[str, tuple[float, float]] = {
+    "fin": (1.0, 1.0), "blue": (6.0, 6.0), "humpback": (0.4, 2.0), "minke": (3.5, 3.5), "upcall": (0.7, 1.3),
+    "blue_a": (15.0, 19.0), "boing": (2.4, 3.0), "ship": (600.0, 1800.0), "hum": (600.0, 3600.0),
+    "click": (0.01, 0.01), "floor": (120.0, 180.0), "knocks": (120.0, 600.0), "airgun": (120.0, 600.0),
+    "sonar": (60.0, 300.0), "rain": (120.0, 600.0), "shrimp": (300.0, 1200.0)}
+LEVELS: dict[str, float] = {"ship": 15.0, "hum": 12.0, "click": 30.0, "floor": 8.0, "knocks": 15.0, "airgun": 25.0,
+                            "sonar": 15.0, "rain": 6.0, "shrimp": 10.0}
+"""Distractors' own levels over the floor (dB, as a call's SNR)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +151,49 @@ def waveform(ev: Event, rate: int, lo: int = 0, hi: int | None = None, envelope:
         for a in range(0, n - p, int(0.35 * rate)):
             y[a : a + p] += pulse
         return y[lo:hi]
+    if ev.kind == "upcall":
+        f0 = float(rng.uniform(60, 110))
+        f1 = f0 + float(rng.uniform(80, 240)) * L
+        ph = _sweep(t, f0, min(f1, 260.0), L)
+        return (np.sin(ph) + 0.3 * np.sin(2 * ph)) * _taper(t, L, 0.15)
+    if ev.kind == "blue_a":
+        f = float(rng.uniform(80.0, 88.0))
+        rate_ = float(rng.uniform(1.3, 1.7))
+        pulses = np.clip(np.sin(2 * np.pi * rate_ * t), 0, None) ** 2  # 1.5 pulses a second, each ~0.3 s
+        tone = np.sin(_sweep(t, f, f - 2.0, L)) + 0.4 * np.sin(_sweep(t, f / 5, (f - 2.0) / 5, L))
+        return tone * pulses * _taper(t, L, 1.0)
+    if ev.kind == "boing":
+        prr = float(rng.uniform(105, 120))
+        carrier = 1400.0 + 20.0 * np.sin(2 * np.pi * 0.3 * t)
+        pulses = np.clip(np.cos(2 * np.pi * prr * t), 0, None) ** 8  # narrow pulses: a comb of lines prr apart
+        y = np.sin(2 * np.pi * np.cumsum(carrier) / rate) * pulses * _taper(t, L, 0.2)
+        onset = t < 0.08
+        y[onset] += rng.standard_normal(int(onset.sum())) * 0.5
+        return y
+    if ev.kind == "knocks":
+        return _impulses(ev, rate, lo, hi, rng, per_second=1.5, shape=_knock)
+    if ev.kind == "airgun":
+        return _impulses(ev, rate, lo, hi, rng, per_second=1 / 12.5, shape=_airgun, regular=True)
+    if ev.kind == "sonar":
+        y = np.zeros(len(t))
+        phase = np.mod(t, 4.0)
+        on = phase < 1.6
+        y[on] = np.sin(_sweep(phase[on], 900.0, 1000.0, 1.6)) * _taper(phase[on], 1.6, 0.05)
+        return y
+    if ev.kind in ("rain", "shrimp"):
+        from scipy.signal import butter, sosfilt
+
+        dense = 3000 if ev.kind == "rain" else 300  # drops or snaps a second
+        y = np.zeros(len(t))
+        for sec in range(lo // rate, -(-hi // rate)):  # each second from its own seed: the same samples every call
+            sub = np.random.default_rng([ev.seed, sec])
+            hits = sec * rate + sub.integers(0, rate, size=dense)
+            amp = sub.standard_normal(dense) * (sub.pareto(3.0, dense) + 1)
+            inside = (hits >= lo) & (hits < hi)
+            np.add.at(y, hits[inside] - lo, amp[inside])
+        cut = 800.0 if ev.kind == "rain" else 2000.0
+        y = sosfilt(butter(2, cut / (rate / 2), "high", output="sos"), y)
+        return y * np.clip(np.minimum(t, L - t) / 10.0, 0, 1) if envelope else y
     if ev.kind == "ship":
         f = float(rng.uniform(40, 200))
         lines = np.sum([np.sin(2 * np.pi * f * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3)], axis=0)
@@ -131,6 +208,43 @@ def waveform(ev: Event, rate: int, lo: int = 0, hi: int | None = None, envelope:
     if ev.kind == "floor":
         return np.sin(np.pi * t / L) ** 2  # a gain envelope: applied multiplicatively by `add`
     raise AssertionError(ev.kind)
+
+
+def _knock(rng: np.random.Generator, rate: int) -> np.ndarray:
+    """One knock: a 10-50 ms damped ring at 100-300 Hz, as the wind-and-waves clips' thumps look."""
+    d = float(rng.uniform(0.01, 0.05))
+    t = np.arange(int(d * 2 * rate)) / rate
+    f = float(rng.uniform(100, 300))
+    return np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) * np.exp(-t / (d / 2.5)) * float(rng.uniform(0.3, 1.0))
+
+
+def _airgun(rng: np.random.Generator, rate: int) -> np.ndarray:
+    """One impulse: a 20 ms broadband onset, then a tail below ~1 kHz decaying over ~1 s (reverberation)."""
+    from scipy.signal import butter, sosfilt
+
+    n = int(1.5 * rate)
+    t = np.arange(n) / rate
+    noise = rng.standard_normal(n)
+    low = sosfilt(butter(2, 800.0 / (rate / 2), "low", output="sos"), noise)
+    return noise * np.exp(-t / 0.005) + 3 * low * np.exp(-t / 0.3)
+
+
+def _impulses(ev: Event, rate: int, lo: int, hi: int, rng: np.random.Generator, per_second: float, shape,
+              regular: bool = False) -> np.ndarray:
+    """Samples [lo, hi) of a series of `shape`s over the event: at random (Poisson) or every 1/per_second s."""
+    n = int(round(ev.duration * rate))
+    at = float(rng.uniform(0.1, 0.5))  # the first within half a second of the start, so a level can be set
+    times: list[int] = []
+    while at * rate < n:
+        times.append(int(at * rate))
+        at += (1 / per_second) * (rng.uniform(0.8, 1.2) if regular else rng.exponential(1.0))
+    y = np.zeros(hi - lo)
+    for a in times:
+        s = shape(rng, rate)
+        b0, b1 = max(a, lo), min(a + len(s), hi)
+        if b0 < b1:
+            y[b0 - lo : b1 - lo] += s[b0 - a : b1 - a]
+    return y
 
 
 def snr_db(signal: np.ndarray, noise: np.ndarray, rs: RenderSettings, rate: int) -> float:
@@ -185,9 +299,7 @@ def scatter(
     Distractors that last minutes (ship, hum, floor) may overlap calls, as they do at sea; clicks
     and calls each get windows of their own, so every call window's truth is unambiguous.
     """
-    durations = {"fin": (1.0, 1.0), "blue": (6.0, 6.0), "humpback": (0.4, 2.0), "minke": (3.5, 3.5),
-                 "ship": (600.0, 1800.0), "hum": (600.0, 3600.0), "click": (0.01, 0.01), "floor": (120.0, 180.0)}
-    levels = {"ship": 15.0, "hum": 12.0, "click": 30.0, "floor": 8.0}
+    durations, levels = DURATIONS, LEVELS
     used: set[int] = set()
     events: list[Event] = []
     for kind, count in counts.items():

@@ -36,7 +36,7 @@ from .clips import (
 from .naming import clip_key, clip_stem, sample_id
 from .overview import window_column
 from .render import RenderSettings, WavInfo, db_limits, encode_image, spectrogram_db, to_levels, wav_bytes
-from .score import Floor, call_score, file_floor, floor_levels
+from .score import Floor, clip_responses, file_floor, file_scores, floor_levels
 from .sinks import Sink
 
 WAV_TYPE = "audio/wav"
@@ -225,11 +225,13 @@ def process_file(
     floor = _floor(data.segments, render_settings, clip_settings) if needs_floor else None
     spent["score"] += time.perf_counter() - t
 
+    responses: dict[int, np.ndarray] = {}  # the detectors' values of every window; the file scales them
+
     def score(k: int, db) -> None:
         t = time.perf_counter()
-        if floor is not None:
+        if floor is not None and score_all:  # a second pass keeps the first's scores: they need every window
             at = floor.at((k + 0.5) * clip_settings.clip_seconds)
-            r.scores[k] = call_score(db, at, render_settings, clip_settings.sample_rate)
+            responses[k] = clip_responses(db, at, render_settings, clip_settings.sample_rate)
         r.columns[k] = window_column(db).astype(np.float16)
         spent["score"] += time.perf_counter() - t
 
@@ -278,6 +280,9 @@ def process_file(
             r.wav_bytes += len(wav)
         t3 = time.perf_counter()
     spent["write"] += time.perf_counter() - t3
+    t = time.perf_counter()
+    r.scores = file_scores(responses)
+    spent["score"] += time.perf_counter() - t
     r.clips += store.stored
     r.written = len(store.stored)
     r.objects = store.objects

@@ -142,6 +142,31 @@ class RenderSettings:
         return self.width - left - right, self.height - top - bottom
 
 
+PRESETS: dict[str, dict[str, float | int | str]] = {
+    "default": {},
+    "low": {"nfft": 16384, "overlap": 0.875, "fmin": 10.0, "fmax": 500.0, "db_policy": "floor"},
+}
+"""Named starting points for how clips look: what a preset sets, every other setting keeps its default, and any
+setting given besides a preset wins over it. The one source of these values (the CLI's `--preset`, the
+deployments' `rendering.preset`, bench/real.py's `--preset` and docs/gallery.py read them here).
+
+`low`, for hydrophones where blue and fin whales call (README, "Low-frequency calls"): 10-500 Hz with nfft 16384 (3.9 Hz
+rows of 256 ms, 87.5 % overlap: a 32 ms hop), so that fin whale 20 Hz pulses (15-30 Hz: 4 rows, ~14 pixels of
+the 446-pixel plot), blue whale B calls (16-50 Hz with their harmonics, ~9 rows) and A calls (80-90 Hz) get
+rows of their own above 0 Hz instead of the 10-pixel strip of the default 0-4 kHz image, and right whale
+upcalls (50-250 Hz) and sei downsweeps (80 -> 35 Hz) fill a third of it; contrast over the file's floor,
+since a red sea paints the bottom rows of a low band bright with the clip's own percentiles."""
+PRESET_FIELDS = ("nfft", "overlap", "fmin", "fmax", "db_policy")
+"""The settings a preset may set."""
+
+
+def preset_settings(name: str, **changes) -> RenderSettings:
+    """The render settings of preset `name`, with `changes` on top."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return RenderSettings(**{**PRESETS[name], **changes})
+
+
 def bins(settings: RenderSettings, rate: int) -> tuple[int, int]:
     """First and last FFT bin shown (inclusive)."""
     df = rate / settings.nfft

@@ -119,22 +119,29 @@ def ground_truth_path(root: str | Path, h: Hydrophone, day: dt.date) -> Path:
 
 def day_events(t0: float, seconds: float, snr: float, rng: np.random.Generator) -> list[events.Event]:
     """Calls of every kind (about one per 2.5 minutes), clicks (four per 10 minutes), and from 30 minutes
-    on a floor rise per half hour, a ship passage per 40 minutes and an hour of hum per hour."""
+    on a floor rise per half hour, a ship passage per 40 minutes and an hour of hum per hour; and from 30
+    minutes on, per half hour, a right whale upcall, a blue whale A call and a minke boing, and per hour
+    minutes of knocks, an airgun survey, sonar, rain and snapping shrimp (`events`, issue 20's kinds: a
+    stretch under half an hour is drawn exactly as before them)."""
     per = max(1, round(seconds / 600))
+    half, hour = int(seconds // 1800), int(seconds // 3600)
     counts = {"fin": per + 1, "blue": per, "humpback": per + 1, "minke": per, "click": 4 * per,
-              "floor": int(seconds // 1800), "ship": int(seconds // 2400), "hum": int(seconds // 3600)}
-    return events.scatter(seconds, counts, snr, rng, t0=t0)
+              "floor": half, "ship": int(seconds // 2400), "hum": hour,
+              "upcall": half, "blue_a": half, "boing": half,
+              "knocks": hour, "airgun": hour, "sonar": hour, "rain": hour, "shrimp": hour}
+    return events.scatter(seconds, {k: n for k, n in counts.items() if n}, snr, rng, t0=t0)
 
 
 def with_events(n: int, rate: int, t0: float, happenings: list[events.Event], rng: np.random.Generator) -> np.ndarray:
-    """Sea noise at the file's own gain, the floor's changes, then calls, then tones and clicks on top
-    (as bench/detect.py makes them), in counts."""
+    """Sea noise at the file's own gain, the floor's changes, lasting tones, calls, then transients (clicks,
+    knocks, airguns, sonar, rain, shrimp) on top, as bench/detect.py makes them; in counts."""
     from .render import RenderSettings
 
     rs = RenderSettings()
     x = events.sea_noise(n, rng, level=6000.0 * float(10 ** rng.uniform(-0.5, 0.5)))
     mine = [e for e in happenings if e.start < t0 + n / rate and e.start + e.duration > t0]
-    for e in sorted(mine, key=lambda e: (e.kind != "floor", not e.is_call)):
+    order = {"floor": 0, **dict.fromkeys(events.TONAL, 1), **dict.fromkeys(events.CALLS, 2)}
+    for e in sorted(mine, key=lambda e: order.get(e.kind, 3)):
         events.add(x, t0, e, rs, rate)
     return np.clip(np.round(x), -(2**23), 2**23 - 1).astype(np.int32)
 

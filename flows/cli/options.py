@@ -13,9 +13,10 @@ import typer
 from pydantic import ValidationError
 
 from whaledr_core.catalog import DEFAULT_HYDROPHONES
+from whaledr_core.render import PRESETS
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 
-from ..params import Selection
+from ..params import SAFE_BUDGET, Selection
 from ..runners import DEFAULT_TASK_RUNNER as DEFAULT_TASK_RUNNER  # the commands' default
 from ..runners import TASK_RUNNERS
 
@@ -47,6 +48,10 @@ PUBLISH_HELP = f"{_SELECTION['publish'].description} README, \"Which clips reach
 STORE_HELP = str(_SELECTION["store"].description)
 Publish = Annotated[str, typer.Option(help=PUBLISH_HELP)]
 Store = Annotated[str, typer.Option(help=STORE_HELP)]
+Preset = Annotated[str, typer.Option(
+    help=f"How clips look to start from: {' or '.join(PRESETS)}; low shows 10-500 Hz with 3.9 Hz rows and contrast "
+         "over the floor, so that fin and blue whale calls can be seen (README, \"Low-frequency calls\"). "
+         "--nfft, --overlap, --band and --contrast given besides it win.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")]
 TaskRunner = Annotated[str, typer.Option(
@@ -57,6 +62,9 @@ Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.c
 
 DEFAULT_OUT = Path("whaledr-out")
 DEFAULT_PUBLISH, DEFAULT_STORE = Selection().publish, Selection().store
+MANY_DAYS_PUBLISH = SAFE_BUDGET
+"""`whaledr backfill`'s budget, the backfill deployment's: the terminal and the UI ask the same of each day
+and share its day runs. `whaledr run` (one day, by hand) keeps `all`."""
 DEFAULT_UPLOADS = DEFAULT_UPLOAD_CONCURRENCY
 
 
@@ -65,7 +73,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-OPTION_OF_FIELD = {"fmin": "--band", "fmax": "--band", "db_low": "--percentiles/--db-range",
+OPTION_OF_FIELD = {"fmin": "--band", "fmax": "--band", "db_policy": "--contrast", "db_low": "--percentiles/--db-range",
                    "db_high": "--percentiles/--db-range", "width": "--size", "height": "--size", "folder": "--out",
                    "block": "--app", "concurrency": "--concurrency", "keep": "--keep-downloads"}
 """Fields of the flows' parameter groups whose option has another name."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from whaledr_core.clips import ClipSettings
-from whaledr_core.render import RenderSettings
+from whaledr_core.render import PRESETS, RenderSettings
 
 from . import options as o
 from .local import checked_source, hydrophone_nodes, run_day
@@ -34,17 +34,20 @@ def run(
     overwrite: o.Overwrite = False,
     cache: o.Cache = None,
     keep_downloads: Annotated[bool, typer.Option(help="Keep a finished day's downloads in the cache.")] = False,
-    nfft: Annotated[int, typer.Option(help="FFT length.")] = _R.nfft,
-    overlap: Annotated[float, typer.Option(help="FFT window overlap, 0-1.")] = _R.overlap,
-    band: Annotated[str, typer.Option(help="Frequency band shown, Hz, LOW,HIGH.")] = f"{_R.fmin:g},{_R.fmax:g}",
+    preset: o.Preset = "default",
+    nfft: Annotated[int | None, typer.Option(help=f"FFT length (default: the preset's, {_R.nfft}).")] = None,
+    overlap: Annotated[float | None, typer.Option(
+        help=f"FFT window overlap, 0-1 (default: the preset's, {_R.overlap:g}).")] = None,
+    band: Annotated[str | None, typer.Option(
+        help=f"Frequency band shown, Hz, LOW,HIGH (default: the preset's, {_R.fmin:g},{_R.fmax:g}).")] = None,
     cmap: Annotated[str, typer.Option(help="Matplotlib colour map.")] = _R.cmap,
     percentiles: Annotated[str, typer.Option(
         help="Contrast from this clip's dB percentiles LOW,HIGH.")] = f"{_R.db_low:g},{_R.db_high:g}",
     db_range: Annotated[str | None, typer.Option(
         help="Fixed contrast in dB, LOW,HIGH (instead of percentiles).")] = None,
-    contrast: Annotated[str, typer.Option(
+    contrast: Annotated[str | None, typer.Option(
         help="clip: from --percentiles or --db-range; floor: 0-24 dB over the file's noise floor per "
-             "frequency, so calls stand out on an even background.")] = "clip",
+             "frequency, so calls stand out on an even background (default: the preset's, clip).")] = None,
     size: Annotated[str, typer.Option(help="Whole image in pixels, axes included, WIDTHxHEIGHT (the app shows "
                                            "a square).")] = f"{_R.width}x{_R.height}",
     image_format: Annotated[str, typer.Option(
@@ -63,23 +66,28 @@ def run(
     from ..params import App, Downloads, Output, Rendering, Selection
 
     (node,) = hydrophone_nodes([hydrophone] if hydrophone else None)
-    fmin, fmax = o.parse_pair(band, "--band")
+    fmin, fmax = o.parse_pair(band, "--band") if band is not None else (None, None)
     width, height = o.parse_size(size)
+    policy: str | None
     policy, (lo, hi) = ("fixed", o.parse_pair(db_range, "--db-range")) if db_range \
-        else ("percentile", o.parse_pair(percentiles, "--percentiles"))
-    if contrast not in ("clip", "floor"):
+        else (None, o.parse_pair(percentiles, "--percentiles"))
+    if contrast not in (None, "clip", "floor"):
         o.fail(f"--contrast takes clip or floor (got {contrast!r})")
+    if contrast == "clip" and policy is None:
+        policy = "percentile"
     if contrast == "floor":
         if db_range:
             o.fail("--contrast floor has its own range; drop --db-range")
         policy = "floor"
     if workers is not None and workers < 1:
         o.fail("--workers must be at least 1")
+    if preset not in PRESETS:
+        o.fail(f"--preset takes {' or '.join(PRESETS)} (got {preset!r})")
     runner = o.task_runner(task_runner)
     try:  # every setting is checked here, so that a mistake costs a line, not a started run
-        rendering = Rendering(clip_seconds=clip_seconds, nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax, cmap=cmap,
-                              db_policy=policy, db_low=lo, db_high=hi, width=width, height=height, axes=axes, wav=wav,
-                              image_format=image_format, audio_rate=audio_rate)
+        rendering = Rendering(clip_seconds=clip_seconds, preset=preset, nfft=nfft, overlap=overlap, fmin=fmin,
+                              fmax=fmax, cmap=cmap, db_policy=policy, db_low=lo, db_high=hi, width=width, height=height,
+                              axes=axes, wav=wav, image_format=image_format, audio_rate=audio_rate)
         output = Output(folder=str(out), s3_block=s3_block, upload_concurrency=upload_concurrency,
                         public_read=public_read, cache_control=cache_control)
         app_group = App(block=app, firebase_block=firebase_block)
