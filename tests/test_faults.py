@@ -259,8 +259,36 @@ def whole(out: Path) -> None:
         assert data.startswith(b"\xff\xd8\xff") and data.endswith(b"\xff\xd9"), p
 
 
-@pytest.mark.parametrize("victim", ["a worker", "the whole run"])
-def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_twice(victim, six_files, tmp_path):
+def task_runs_of_the_last_day_run(timeout: float = 60) -> dict[str, list[str]]:
+    """Each task run name of the latest day run on the session's server -> the states of the runs so
+    named, once the server has recorded their ends (it records task runs from events, a little later)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        day_run = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"LJ01D {DAY}"])),
+                                        sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
+        while True:
+            runs: dict[str, list[str]] = {}
+            for t in client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[day_run.id]))):
+                runs.setdefault(t.name, []).append(t.state.type.value if t.state else "NONE")
+            if not any(s in ("PENDING", "RUNNING") for states in runs.values() for s in states) \
+                    or time.monotonic() > deadline:
+                return runs
+            time.sleep(1)
+
+
+@pytest.mark.parametrize("victim, runner", [("a worker", "lean"), ("a worker", "prefect"), ("the whole run", "lean")])
+def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_twice(victim, runner, six_files,
+                                                                                     tmp_path, prefect_api):
+    """A worker process killed mid-day: the run itself finishes the day, every file that was on the
+    broken pool run again on a new one (the lean pool replaces itself and the task retries; Prefect's
+    pool is rebuilt by the flow), and its task run says Crashed. The whole run killed: no object is
+    half-written or listed without being stored, and a rerun finishes the day, nothing missing or twice."""
     import os
     import signal
     import subprocess
@@ -271,9 +299,9 @@ def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_t
     from conftest import WHALEDR
 
     out = tmp_path / "out"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
-    env.pop("PREFECT_API_URL", None)
-    args = ["run", DAY.isoformat(), "--source", str(six_files), "--out", str(out), "--workers", "2"]
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), **prefect_api}  # the session's server, to ask after
+    args = ["run", DAY.isoformat(), "--source", str(six_files), "--out", str(out), "--workers", "2",
+            "--task-runner", runner]
     run = subprocess.Popen([*WHALEDR, *args], env=env, cwd=Path(__file__).parent.parent, start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
@@ -282,12 +310,21 @@ def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_t
         time.sleep(0.05)
     killed_at = len(list((out / DAY_DIR).glob("*.jpg")))
     if victim == "a worker":
+        # a pool's workers, not multiprocessing's resource tracker (which runs `resource_tracker.main`)
         workers = [p for p in psutil.Process(run.pid).children(recursive=True)
-                   if "multiprocessing" in " ".join(p.cmdline())]
-        assert workers
+                   if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2, [" ".join(p.cmdline()) for p in workers]
         workers[0].kill()  # SIGKILL
         stdout, stderr = run.communicate(timeout=600)
-        assert run.returncode in (0, 1), stderr  # it ends, and says how it ended
+        assert run.returncode == 0, stdout + stderr  # the run finished the day itself
+        m = day_manifest(out)
+        assert m["complete"] and m["totals"]["clips"] == 360 and listed_ids(out) == stored_ids(out)
+        runs = task_runs_of_the_last_day_run()
+        names = sorted(p.name for p in six_files.rglob("*.mseed"))
+        assert all("COMPLETED" in runs[f"process {n}"] and runs[f"upload {n}"] == ["COMPLETED"] for n in names), runs
+        assert not any("RUNNING" in states for states in runs.values()), runs  # none left as if still at work
+        if runner == "prefect":  # the dead worker's task runs say so; the files ran again in new ones
+            assert any("CRASHED" in states for states in runs.values()), runs
     else:
         os.killpg(run.pid, signal.SIGKILL)
         run.communicate(timeout=60)
@@ -295,16 +332,18 @@ def test_kill_9_part_way_then_a_rerun_finishes_the_day_with_nothing_missing_or_t
     if (out / DAY_DIR / "whaledr-day.json").exists():
         assert listed_ids(out) <= stored_ids(out)
 
-    again = run_cli(*args, env={"PREFECT_HOME": str(tmp_path / "home")})
+    again = run_cli(*args, env={"PREFECT_HOME": str(tmp_path / "home"), **prefect_api})
     assert again.returncode == 0, again.stdout + again.stderr
     m = day_manifest(out)
     ids = [c["id"] for c in m["clips"]]
     assert m["complete"] and len(ids) == len(set(ids)) == 360  # nothing missing, nothing twice
     assert listed_ids(out) == stored_ids(out)
     assert len(list((out / DAY_DIR).glob("*.jpg"))) == len(list((out / DAY_DIR).glob("*.wav"))) == 360
+    assert not (out / ".staging").exists()  # what the killed run had staged is gone
     whole(out)
     by_run = victim == "a worker" and run.returncode == 0  # the pool replaced its worker and the run went on
-    record(f"kill -9 of {victim}", faults=1, kinds=f"SIGKILL after {killed_at} clips", files=6,
+    pool = " (Prefect's process pool)" if runner == "prefect" else ""
+    record(f"kill -9 of {victim}{pool}", faults=1, kinds=f"SIGKILL after {killed_at} clips", files=6,
            recovered=6 if by_run else 0, named=0, finished_by_rerun=0 if by_run else 1, days=1, days_completed=1,
            objects_lost=0,
            clips_before_kill=killed_at, killed_run_exit=run.returncode)

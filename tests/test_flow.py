@@ -31,20 +31,37 @@ async def _artifacts(flow_run_id):
         return arts, runs
 
 
+def _finished_runs(flow_run_id, expected: int, timeout: float = 60):
+    """The artifacts and task runs of a flow run once `expected` task runs are recorded and none is
+    still under way: the server records task runs from events, a moment after they happen."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        arts, runs = asyncio.run(_artifacts(flow_run_id))
+        if (len(runs) >= expected and all(r.state and r.state.is_final() for r in runs)) or time.monotonic() > deadline:
+            return arts, runs
+        time.sleep(0.5)
+
+
 async def _logs(flow_run_id) -> list[str]:
     async with get_client() as client:
         logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
         return [log.message for log in logs]
 
 
-def test_a_day_ends_with_its_summary_and_shows_what_was_stored_published_and_drawn(prefect_api, mirror_copy,
-                                                                                   tmp_path):
-    """The day flow's own defaults publish a budget; the run's state message is the day's summary
-    line; the progress artifact counts the windows scored, the clips stored and published (not the
-    first pass's none); the overview artifact embeds the picture; the table has the day's figures."""
+@pytest.mark.parametrize("task_runner", ["lean", "prefect"])
+def test_a_day_ends_with_its_summary_and_shows_what_was_stored_published_and_drawn(task_runner, prefect_api,
+                                                                                   mirror_copy, tmp_path):
+    """On either task runner, the day flow's own defaults publish a budget; the run's state message is the
+    day's summary line; the progress artifact counts the windows scored, the clips stored and published
+    (not the first pass's none); the overview artifact embeds the picture; the table has the day's figures.
+    Each file has a `process` task run per pass and each file holding chosen clips an `upload` one (none
+    `download`: a folder's files are read where they lie), every task run Completed."""
     out = tmp_path / "out"
     state = day_flow(day=DAY, hydrophone="LJ01D", source=str(mirror_copy), output=Output(folder=str(out)),
-                     downloads=Downloads(cache=str(tmp_path / "cache")), workers=2, return_state=True)
+                     downloads=Downloads(cache=str(tmp_path / "cache")), workers=2, task_runner=task_runner,
+                     return_state=True)
     assert state.is_completed()
     record = json.loads((out / "LJ01D" / "2019_01_12" / "whaledr-day.json").read_text())
     assert record["publish"] == {"budget": SAFE_BUDGET, "store": "published", "budgets": [SAFE_BUDGET]}
@@ -52,14 +69,17 @@ def test_a_day_ends_with_its_summary_and_shows_what_was_stored_published_and_dra
     assert totals == record["totals"] and (totals["published"], totals["clips_written"]) == (50, 50)
     assert re.sub(r" in [0-9.]+ s;", ";", state.message) == daymanifest.summary_line(record)
     assert "50 clips written, 0 already present, 50 published (top:40+random:10)" in state.message
-    arts, runs = asyncio.run(_artifacts(state.state_details.flow_run_id))
+    chosen = sorted({c["file"] for c in record["clips"]})  # the files read again to store the chosen clips
+    again = len(chosen)
+    # list-day; process of each file, and again of each chosen file; upload of each chosen file;
+    # write-day-manifest, write-overview, update-app-manifest
+    arts, runs = _finished_runs(state.state_details.flow_run_id, expected=1 + 3 + 2 * again + 3)
     table = [a for a in arts if a.type == "table"]
     assert len(table) == 1 and table[0].key == "whaledr-day-lj01d-2019-01-12"
     assert '"published": 50' in str(table[0].data).replace("'", '"')
     (progress,) = [a for a in arts if a.type == "progress"]
     assert progress.data == 100.0
     # the Artifacts tab shows the description, not the figure: the description carries it
-    again = len({c["file"] for c in record["clips"]})
     assert progress.description == (
         f"LJ01D 2019-01-12: 3 of 3 files scored, {again} of {again} read again to store the chosen clips (100 %): "
         f"{len(record['scores'])} windows scored, 50 clips stored, 50 published")
@@ -68,7 +88,8 @@ def test_a_day_ends_with_its_summary_and_shows_what_was_stored_published_and_dra
     assert f"](data:image/png;base64,{base64.b64encode(png).decode()})" in overview.data  # the picture itself
     names = [r.name.split(" ")[0] for r in runs]
     # a folder's files are read where they lie: no download task runs for them
-    assert (names.count("process"), names.count("download")) == (3 + again, 0), names
+    assert (names.count("process"), names.count("upload"), names.count("download")) == (3 + again, again, 0), names
+    assert sorted(r.name for r in runs if r.name.startswith("upload ")) == [f"upload {f}" for f in chosen]
     assert sum(n.startswith("list-day") for n in names) == 1
     assert sum(n.startswith("write-day-manifest") for n in names) == 1
     assert all(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
