@@ -7,6 +7,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
+import pytest
+
 from whaledr_core.clips import Skip
 from whaledr_core.fileclips import FileResult, FileStatus, with_upload
 from whaledr_core.naming import clip_key, sample_id
@@ -112,6 +114,8 @@ def test_a_new_run_of_a_day_removes_what_a_killed_run_of_that_day_left_staged(tm
     assert not killed.exists() and fresh.exists() and other_day.exists()
 
 
+@pytest.mark.slow  # the session's Prefect server
+@pytest.mark.filterwarnings("ignore:Logger 'prefect.task_runs' attempted to send logs")  # a task run with no flow
 def test_an_upload_is_a_task_run_that_says_what_it_moved_and_retries_what_did_not_arrive(tmp_path, prefect_api):
     """A file's upload is its own task run, named for the file. An attempt that cannot move a clip fails,
     its message naming what moved and what did not; the retry moves only what is left, and the run ends
