@@ -4,7 +4,6 @@ import asyncio
 import datetime as dt
 import inspect
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -72,15 +71,6 @@ def test_every_form_field_has_a_description_and_choices_where_the_catalog_has_th
                 assert field.get("description"), (group["title"], name)
         nodes = schema["properties"].get("hydrophone") or schema["properties"]["hydrophones"]["items"]
         assert nodes["enum"] == [h.node for h in HYDROPHONES]
-
-
-def test_the_readme_lists_exactly_the_fields_of_each_deployments_form():
-    readme = (ROOT / "README.md").read_text()
-    for d in SPEC["deployments"]:
-        row = next(line for line in readme.splitlines() if line.startswith(f"| `{FLOW_NAMES[d['name']]}/{d['name']}`"))
-        listed = set(re.findall(r"`(\w+)`", row.split("|")[3]))
-        fields = set(load_flow_from_entrypoint(d["entrypoint"]).parameters.model_dump()["properties"])
-        assert listed == fields, (d["name"], "README lacks", fields - listed, "README has extra", listed - fields)
 
 
 def test_the_daily_cron_parses_and_fires_once_a_day_in_utc():
@@ -165,15 +155,3 @@ def test_every_day_run_of_a_backfill_or_daily_run_gets_each_day_parameter_with_i
     assert validated["selection"] == Selection(publish="top:3+random:1")
     with pytest.raises(ParameterTypeError):
         day_flow.validate_parameters({"day": "2019-01-12", **params, "selection": {"publish": "top:many"}})
-
-
-def test_the_readme_lists_exactly_the_fields_of_each_parameter_group():
-    from flows import params
-
-    readme = (ROOT / "README.md").read_text()
-    groups = {"output": params.Output, "app": params.App, "downloads": params.Downloads,
-              "rendering": params.Rendering, "selection": params.Selection}
-    for name, model in groups.items():
-        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
-        listed = set(re.findall(r"`(\w+)`", row.split("|")[2]))
-        assert listed == set(model.model_fields), (name, set(model.model_fields) ^ listed)
