@@ -61,7 +61,7 @@ def day_flow(
 
     Args:
         day: The UTC day, YYYY-MM-DD.
-        hydrophone: The broadband hydrophone's node code (README, "Running a day").
+        hydrophone: The broadband hydrophone's node code (docs, "Running a day").
         source: Base URL (or local folder) under which {site}/{node}/{instrument}/YYYY/MM/DD/ lies.
         output: Where clips and manifests go: a folder, or a saved S3 block.
         app: Which app database to tell about the new samples.

@@ -88,14 +88,14 @@ class Downloads(BaseModel):
 
 
 class Rendering(BaseModel):
-    """How clips are cut, and how they look and sound (README, "How clips look and sound")."""
+    """How clips are cut, and how they look and sound (docs, "How clips look and sound")."""
 
     model_config = _FROZEN
 
     clip_seconds: int = Field(ClipSettings.clip_seconds, ge=1, description="Clip length; must divide a day.")
     preset: str = Field("default", pattern=f"^({'|'.join(PRESETS)})$",
                         description="Starting point for the settings below left empty: 'default' (0-4 kHz, nfft 4096), "
-                        "or 'low' for blue and fin whales (10-500 Hz, nfft 16384, contrast over the floor). README, "
+                        "or 'low' for blue and fin whales (10-500 Hz, nfft 16384, contrast over the floor). docs, "
                         "\"Low-frequency calls\".")
     nfft: int | None = Field(None, description=f"FFT length, a power of two. Empty: the preset's ({_R.nfft} by "
                              "default).")
@@ -118,7 +118,8 @@ class Rendering(BaseModel):
     axes: bool = Field(_R.axes, description="Labelled time and frequency axes around the plot.")
     image_format: str = Field(_R.image_format, pattern=f"^({'|'.join(IMAGE_FORMATS)})$",
                               description="jpeg (the live app's .jpg) or png; the key's extension follows it.")
-    jpeg_quality: int = Field(_R.jpeg_quality, ge=1, le=95, description="JPEG quality (README, why 75).")
+    jpeg_quality: int = Field(_R.jpeg_quality, ge=1, le=95,
+                              description="JPEG quality (docs, \"How clips look and sound\": why 75).")
     wav: str = Field(_R.wav, pattern=f"^({WAV_NORMALISED}|{WAV_RAW})$",
                      description=f"'{WAV_NORMALISED}': mean removed, peak-normalised; '{WAV_RAW}': the counts.")
     audio_rate: int | None = Field(_R.audio_rate, ge=1000, description="Resample the WAV to this rate, Hz "
@@ -148,7 +149,7 @@ STORE_ALL = "all"
 
 
 class Selection(BaseModel):
-    """Which of the day's clips reach volunteers, and which are stored (README, "Which clips reach volunteers")."""
+    """Which of the day's clips reach volunteers, and which are stored (docs, "Which clips reach volunteers")."""
 
     model_config = _FROZEN
 
