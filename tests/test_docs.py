@@ -17,8 +17,8 @@ ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 
 README_SECTIONS = {
-    # Every `## `/`### ` heading of README.md before it became a front page (main, issue 24), and the page
-    # under docs/ that holds its text now, under the same heading.
+    # Every `## `/`### ` heading of README.md before it became a front page (main, issue 24; with issue 22's
+    # "What the UI tells", merged after), and the page under docs/ that holds its text now, under the same heading.
     "What it does": "index.md",
     "Running a day": "run-a-day.md",
     "Output": "run-a-day.md",
@@ -34,6 +34,7 @@ README_SECTIONS = {
     "Calls that stand out on screen: `--contrast floor`": "look.md",
     "Run it every day": "every-day.md",
     "Operate it for years": "every-day.md",
+    "What the UI tells": "ui.md",  # added by issue 22 (the Prefect UI), after the split
     "Alerts when a run fails": "alerts.md",
     "A data calendar before a backfill": "calendar.md",
     "Spare the OOI server: one limit on downloads": "download-limit.md",
@@ -262,3 +263,4 @@ def test_the_parameters_reference_describes_every_field():
     for model in h._group_models().values():
         for field, info in model.model_fields.items():
             assert f"| `{field}` |" in page and " ".join(str(info.description).split()) in page, field
+

@@ -16,7 +16,7 @@ from whaledr_core.catalog import DEFAULT_HYDROPHONES
 from whaledr_core.render import PRESETS
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 
-from ..params import Selection
+from ..params import SAFE_BUDGET, Selection
 
 HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
 
@@ -56,6 +56,9 @@ Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.c
 
 DEFAULT_OUT = Path("whaledr-out")
 DEFAULT_PUBLISH, DEFAULT_STORE = Selection().publish, Selection().store
+MANY_DAYS_PUBLISH = SAFE_BUDGET
+"""`whaledr backfill`'s budget, the backfill deployment's: the terminal and the UI ask the same of each day
+and share its day runs. `whaledr run` (one day, by hand) keeps `all`."""
 DEFAULT_UPLOADS = DEFAULT_UPLOAD_CONCURRENCY
 
 
