@@ -119,7 +119,8 @@ def deployments_table() -> str:
         params = []
         for name, field in schema["properties"].items():
             if name in GROUPS:
-                params.append(f"`{name}`")
+                changed = _changed(name, given.get(name, field.get("default")))
+                params.append(f"`{name}`" + (f" ({_cell(changed)})" if changed else ""))
             elif name in schema.get("required", []):
                 params.append(f"`{name}` (required)")
             else:
@@ -129,14 +130,45 @@ def deployments_table() -> str:
     return "\n".join(rows)
 
 
+def _changed(group: str, given: dict[str, Any] | None) -> str:
+    """What a deployment's (or a flow's) default for a group changes from the group's own defaults, as
+    `publish top:40+random:10`; empty when nothing."""
+    model = _group_models()[group]
+    return ", ".join(f"{k} {_plain(v)}" for k, v in (given or {}).items()
+                     if k in model.model_fields and v != model.model_fields[k].default)
+
+
+def _deployments_change(group: str) -> dict[str, set[str]]:
+    """Field -> the defaults the deployments' forms start a group's field from, where they differ from the
+    group's own (the deployments' safe budget, say)."""
+    found: dict[str, set[str]] = {}
+    model = _group_models()[group]
+    for d in deployments():
+        field = flow_schema(d["entrypoint"])["properties"].get(group, {})
+        start = {**(field.get("default") or {}), **((d.get("parameters") or {}).get(group) or {})}
+        for k, v in start.items():
+            if k in model.model_fields and v != model.model_fields[k].default:
+                found.setdefault(k, set()).add(_plain(v))
+    return found
+
+
+def _form(info: Any) -> str:
+    """What the run form offers beyond the description: its choices, or the examples of a checked text."""
+    if "enum" in info:
+        return " Choices: " + ", ".join(f"`{v}`" for v in info["enum"]) + "."
+    if "examples" in info:
+        return " Checked as typed; e.g. " + ", ".join(f"`{v}`" for v in info["examples"]) + "."
+    return ""
+
+
 def _plain(value: Any) -> str:
-    """A default as a person reads it in a table: none, false, "", [LJ01D]."""
+    """A default as a person reads it in a table: none, false, empty, [LJ01D]."""
     if value is None:
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
     if value == "":
-        return '""'
+        return "empty"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(map(str, value)) + "]"
     return str(value)
@@ -170,7 +202,10 @@ def groups_table() -> str:
     options = run_options()
     rows = ["| group | fields (defaults) | `whaledr run` options |", "| --- | --- | --- |"]
     for name, model in _group_models().items():
-        fields = ", ".join(f"`{f}` ({_cell(_plain(info.default))})" for f, info in model.model_fields.items())
+        elsewhere = _deployments_change(name)
+        fields = ", ".join(f"`{f}` ({_cell(_plain(info.default))}"
+                           + (f"; {' or '.join(sorted(elsewhere[f]))} in the deployments" if f in elsewhere else "")
+                           + ")" for f, info in model.model_fields.items())
         opts = list(dict.fromkeys(options[f"{name}.{f}"] for f in model.model_fields if f"{name}.{f}" in options))
         rows.append(f"| `{name}` | {fields} | {', '.join(f'`{o}`' for o in opts) or 'none'} |")
     return "\n".join(rows)
@@ -189,22 +224,30 @@ def parameters_reference() -> str:
         given = d.get("parameters") or {}
         out += ["", f"## `{FLOW_NAMES[d['name']]}/{d['name']}`", "", _cell(d.get("description", "")), "",
                 f"Entry point `{d['entrypoint']}`; schedule: {_schedule(d)}.", "",
-                "| parameter | default in prefect.yaml | flow's default | meaning |", "| --- | --- | --- | --- |"]
+                "| parameter | label in the form | default in prefect.yaml | flow's default | meaning |",
+                "| --- | --- | --- | --- | --- |"]
         for name, field in schema["properties"].items():
             link = f" ([fields](#{name}))" if name in GROUPS else ""
             flow_default = "required" if name in schema.get("required", []) else _code(field.get("default"))
             if name in GROUPS:
-                flow_default = "see the group"
+                changed = _changed(name, field.get("default"))
+                flow_default = f"the group's, but {changed}" if changed else "the group's"
             here = _code(given[name]) if name in given else ""
-            out.append(f"| `{name}` | {here} | {flow_default} | {_cell(field.get('description', ''))}{link} |")
+            meaning = _cell(field.get("description", "") + _form(field))
+            out.append(f"| `{name}` | {_cell(field.get('title', ''))} | {here} | {flow_default} | {meaning}{link} |")
     options = run_options()
     for name, model in _group_models().items():
-        out += ["", f"## `{name}`", "", _cell(model.__doc__ or ""), "",
-                "| field | default | `whaledr run` option | meaning |", "| --- | --- | --- | --- |"]
+        elsewhere = _deployments_change(name)
+        starts = "; ".join(f"`{k}` {' or '.join(sorted(v))}" for k, v in elsewhere.items())
+        note = f" The deployments' forms start from {starts} (the defaults below are the group's own, and `whaledr run`'s)." if starts else ""
+        out += ["", f"## `{name}`", "", _cell(model.__doc__ or "") + note, "",
+                "| field | label in the form | default | `whaledr run` option | meaning |",
+                "| --- | --- | --- | --- | --- |"]
+        fields = model.model_json_schema()["properties"]
         for field, info in model.model_fields.items():
             option = options.get(f"{name}.{field}")
-            out.append(f"| `{field}` | {_code(info.default)} | {f'`{option}`' if option else ''} "
-                       f"| {_cell(info.description or '')} |")
+            out.append(f"| `{field}` | {_cell(info.title or '')} | {_code(info.default)} "
+                       f"| {f'`{option}`' if option else ''} | {_cell((info.description or '') + _form(fields[field]))} |")
     return "\n".join(out) + "\n"
 
 

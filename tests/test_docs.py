@@ -264,3 +264,18 @@ def test_the_parameters_reference_describes_every_field():
         for field, info in model.model_fields.items():
             assert f"| `{field}` |" in page and " ".join(str(info.description).split()) in page, field
 
+
+def test_the_parameters_reference_gives_each_fields_label_and_choices_as_the_form_shows_them():
+    """The reference names each field as the run form labels it ("FFT length") and lists the choices the
+    form offers (contrast, image format, WAV, store, hydrophone)."""
+    h = hooks()
+    page = h.parameters_reference()
+    for d in h.deployments():
+        schema = h.flow_schema(d["entrypoint"])
+        fields = [*schema["properties"].values(), *(f for g in schema["definitions"].values()
+                                                   for f in g["properties"].values())]
+        for field in fields:
+            assert f"| {field['title']} |" in page, field["title"]
+            if "enum" in field:
+                assert "Choices: " + ", ".join(f"`{v}`" for v in field["enum"]) + "." in page, field["title"]
+    assert "| `nfft` | FFT length |" in page and "Choices: `percentile`, `fixed`, `floor`." in page
