@@ -279,3 +279,15 @@ def test_the_parameters_reference_gives_each_fields_label_and_choices_as_the_for
             if "enum" in field:
                 assert "Choices: " + ", ".join(f"`{v}`" for v in field["enum"]) + "." in page, field["title"]
     assert "| `nfft` | FFT length |" in page and "Choices: `percentile`, `fixed`, `floor`." in page
+
+
+def test_each_option_in_the_command_reference_shows_one_default_the_one_it_takes():
+    """An option's help shows one `[default: ...]`, never a second one written into its help text beside
+    click's; `whaledr backfill --max-days` shows the limit it applies when not given."""
+    from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION
+
+    rows = [line for line in hooks().cli_reference().splitlines() if line.startswith("| `-")]
+    assert [row for row in rows if row.count("[default:") > 1] == []
+    backfill = hooks().cli_reference().split("## whaledr backfill\n")[1].split("\n## ")[0]
+    (row,) = [line for line in backfill.splitlines() if line.startswith("| `--max-days")]
+    assert f"[default: {MAX_DAYS_WITHOUT_CONFIRMATION}" in row
