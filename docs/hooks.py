@@ -239,15 +239,17 @@ def parameters_reference() -> str:
     for name, model in _group_models().items():
         elsewhere = _deployments_change(name)
         starts = "; ".join(f"`{k}` {' or '.join(sorted(v))}" for k, v in elsewhere.items())
-        note = f" The deployments' forms start from {starts} (the defaults below are the group's own, and `whaledr run`'s)." if starts else ""
+        note = (f" The deployments' forms start from {starts} (the defaults below are the group's own, and "
+                "`whaledr run`'s)." if starts else "")
         out += ["", f"## `{name}`", "", _cell(model.__doc__ or "") + note, "",
                 "| field | label in the form | default | `whaledr run` option | meaning |",
                 "| --- | --- | --- | --- | --- |"]
         fields = model.model_json_schema()["properties"]
         for field, info in model.model_fields.items():
             option = options.get(f"{name}.{field}")
+            meaning = _cell((info.description or "") + _form(fields[field]))
             out.append(f"| `{field}` | {_cell(info.title or '')} | {_code(info.default)} "
-                       f"| {f'`{option}`' if option else ''} | {_cell((info.description or '') + _form(fields[field]))} |")
+                       f"| {f'`{option}`' if option else ''} | {meaning} |")
     return "\n".join(out) + "\n"
 
 
