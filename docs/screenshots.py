@@ -1,4 +1,4 @@
-"""Screenshots of the Prefect UI as an operator meets it, for the docs (README, "What the UI tells").
+"""Screenshots of the Prefect UI as an operator meets it, for the docs (docs, "What the UI tells").
 
 Run by hand from the checkout (not in CI; it takes about five minutes on two cores):
 

@@ -6,7 +6,7 @@ key per day makes asking twice (a second backfill, a retried backfill) reuse the
 Without one (local mode), days run one after another as subflows in this process, each using the
 whole machine.
 
-What an operator sees (README, "What the UI tells"): each (day, hydrophone) is a task run on the
+What an operator sees (docs, "What the UI tells"): each (day, hydrophone) is a task run on the
 run's timeline that ends in its day's state, a failed day a red bar with its reason, a day without
 files too (no day run is started for it); the run ends with its days complete, failed and without
 data as its state message, and a table of the days that links each day's run.

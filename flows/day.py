@@ -96,7 +96,7 @@ def day_flow(
 
     Args:
         day: The UTC day to process, picked in the calendar.
-        hydrophone: The broadband hydrophone's node code (README, "Running a day").
+        hydrophone: The broadband hydrophone's node code (docs, "Running a day").
         selection: How many of the day's clips volunteers get (the budget), and which are stored.
         source: Base URL (or local folder) under which {site}/{node}/{instrument}/YYYY/MM/DD/ lies.
         output: Where clips and manifests go: a folder, or a saved S3 block.
@@ -109,7 +109,7 @@ def day_flow(
         workers: Worker processes on this machine; 0: one per CPU.
         task_runner: How files reach the worker processes: 'lean' (Prefect task runs in threads hand
             each file to workers that import no Prefect: less core time and memory) or 'prefect'
-            (Prefect's ProcessPoolTaskRunner: each file's task runs in a worker). README "Code".
+            (Prefect's ProcessPoolTaskRunner: each file's task runs in a worker); docs, "The two task runners".
     """
     log = get_run_logger()
     started = time.perf_counter()

@@ -5,7 +5,7 @@ Each group is a pydantic model, so that the Prefect UI's run form shows it as on
 description under every field, and the daily, backfill and day flows share it instead of repeating
 its fields. Defaults come from the core's own settings classes: one source for each.
 
-The form is for people (README, "The run form"): every field has a label in words (`title`), a field
+The form is for people (docs, "What the UI tells": the run form): every field has a label in words (`title`), a field
 that takes a few values offers them as choices, and a field that is "nothing or a value" is a plain
 field whose empty value means nothing (`Text`, `Number`) rather than `X | None`, which the form shows
 as a switch between the type and "None".
@@ -127,7 +127,7 @@ class Downloads(BaseModel):
 
 
 class Rendering(BaseModel):
-    """How clips are cut, and how they look and sound (README, "How clips look and sound")."""
+    """How clips are cut, and how they look and sound (docs, "How clips look and sound")."""
 
     model_config = _FROZEN
 
@@ -136,7 +136,7 @@ class Rendering(BaseModel):
     preset: str = Field("default", pattern=f"^({'|'.join(PRESETS)})$", **choices(list(PRESETS)), title="Preset",
                         description="Starting point for FFT length, overlap, band and contrast: 'default' (0-4 kHz, "
                         "nfft 4096), or 'low' for blue and fin whales (10-500 Hz, nfft 16384, contrast over the "
-                        "floor). A setting below left at its default takes the preset's. README, "
+                        "floor). A setting below left at its default takes the preset's. docs, "
                         "\"Low-frequency calls\".")
     nfft: int = Field(_R.nfft, title="FFT length", description="FFT length, a power of two.")
     overlap: float = Field(_R.overlap, ge=0, lt=1, title="FFT overlap",
@@ -162,7 +162,7 @@ class Rendering(BaseModel):
                               title="Image format",
                               description="jpeg (the live app's .jpg) or png; the key's extension follows it.")
     jpeg_quality: int = Field(_R.jpeg_quality, ge=1, le=95, title="JPEG quality",
-                              description="JPEG quality (README, why 75).")
+                              description="JPEG quality (docs, \"How clips look and sound\": why 75).")
     wav: str = Field(_R.wav, pattern=f"^({WAV_NORMALISED}|{WAV_RAW})$", **choices((WAV_NORMALISED, WAV_RAW)),
                      title="WAV", description=f"'{WAV_NORMALISED}': mean removed, peak-normalised; "
                      f"'{WAV_RAW}': the counts.")
@@ -202,13 +202,13 @@ STORE_PUBLISHED = "published"
 STORE_ALL = "all"
 SAFE_BUDGET = "top:40+random:10"
 """The daily, backfill and day deployments' budget: a few dozen a day, what volunteers can swipe
-through and the app can take for years (README, "Choosing a budget"). `all` stays a choice."""
+through and the app can take for years (docs, "The budget": choosing a budget). `all` stays a choice."""
 BUDGET_PATTERN = "^(all|top:[0-9]+([+]random:[0-9]+)?)$"
 """The forms `publish.parse_budget` takes, for the run form to check as it is filled in."""
 
 
 class Selection(BaseModel):
-    """Which of the day's clips reach volunteers, and which are stored (README, "Which clips reach volunteers")."""
+    """Which of the day's clips reach volunteers, and which are stored (docs, "Which clips reach volunteers")."""
 
     model_config = _FROZEN
 

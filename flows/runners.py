@@ -10,7 +10,7 @@
   (`_Work` in `flows.day`), once.
 
 What each costs is measured by `python -m bench.run --runners lean,prefect`: on Prefect 3.9.1 the
-prefect runner took 10-37 % more core time a clip and 125 MiB more a worker (README "Code", "The two
+prefect runner took 10-37 % more core time a clip and 125 MiB more a worker (docs, Architecture, "The two
 task runners"), so lean stays the default.
 """
 

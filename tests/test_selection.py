@@ -36,7 +36,7 @@ def mirror(tmp_path_factory) -> Path:
 
 
 FOUND = ("fin", "blue", "humpback")
-"""The kinds the score finds most reliably (README, "Which clips reach volunteers": minke pulse trains
+"""The kinds the score finds most reliably (docs, "Which clips reach volunteers": minke pulse trains
 need 8-10 dB on a clean sea, a known limit of the score, not of the wiring tested here)."""
 
 

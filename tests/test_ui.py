@@ -1,6 +1,6 @@
 """What the Prefect UI tells an operator, read through a real server's API: `whaledr serve` with its
 defaults, a day with the default budget, a day without data, a backfill over them and a day whose
-only file cannot be read, and the daily run of the day without data (README, "What the UI tells")."""
+only file cannot be read, and the daily run of the day without data (docs, "What the UI tells")."""
 
 from __future__ import annotations
 

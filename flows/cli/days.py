@@ -36,21 +36,20 @@ def backfill(
     store: o.Store = o.DEFAULT_STORE,
     dask_address: o.DaskAddress = None,
     task_runner: o.TaskRunner = o.DEFAULT_TASK_RUNNER,
-    max_days: Annotated[int, typer.Option(
-        help=f"Longer ranges need --yes. [default: {MAX_DAYS_WITHOUT_CONFIRMATION}]")] = 0,
+    max_days: Annotated[int, typer.Option(min=1, help="Longer ranges need --yes.")] = MAX_DAYS_WITHOUT_CONFIRMATION,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm a range longer than --max-days.")] = False,
     verbose: o.Verbose = False,
 ) -> None:
     """Process every day from START to END for each hydrophone: here, one day after another, or with
     --deployment as flow runs that a work pool's workers share."""
     from whaledr_core import daymanifest
-    from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION, DayRangeError, day_range, too_long
+    from whaledr_core.days import DayRangeError, day_range, too_long
 
     from ..params import Selection
 
     first, last = o.parse_date(start), o.parse_date(end)
     nodes = hydrophone_nodes(hydrophone)
-    limit = max_days or MAX_DAYS_WITHOUT_CONFIRMATION
+    limit = max_days
     try:
         days = day_range(first, last, None)
         if len(days) > limit and not yes and not (

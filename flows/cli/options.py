@@ -44,20 +44,20 @@ DaskAddress = Annotated[str | None, typer.Option(
     help="Process files on this running Dask cluster (tcp://host:8786) instead of local processes; "
          "its workers need whaledr installed and PREFECT_API_URL set.")]
 _SELECTION = Selection.model_fields
-PUBLISH_HELP = f"{_SELECTION['publish'].description} README, \"Which clips reach volunteers\"."
+PUBLISH_HELP = f"{_SELECTION['publish'].description} docs, \"Which clips reach volunteers\"."
 STORE_HELP = str(_SELECTION["store"].description)
 Publish = Annotated[str, typer.Option(help=PUBLISH_HELP)]
 Store = Annotated[str, typer.Option(help=STORE_HELP)]
 Preset = Annotated[str, typer.Option(
     help=f"How clips look to start from: {' or '.join(PRESETS)}; low shows 10-500 Hz with 3.9 Hz rows and contrast "
-         "over the floor, so that fin and blue whale calls can be seen (README, \"Low-frequency calls\"). "
+         "over the floor, so that fin and blue whale calls can be seen (docs, \"Low-frequency calls\"). "
          "--nfft, --overlap, --band and --contrast given besides it win.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")]
 TaskRunner = Annotated[str, typer.Option(
     help="How files reach the worker processes: lean (Prefect task runs in threads hand each file to workers "
-         "that import no Prefect: less core time and memory) or prefect (Prefect's ProcessPoolTaskRunner). "
-         "README \"Code\".")]
+         "that import no Prefect: less core time and memory) or prefect (Prefect's ProcessPoolTaskRunner; "
+         "docs, \"The two task runners\").")]
 Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.cache/whaledr]")]
 
 DEFAULT_OUT = Path("whaledr-out")
