@@ -33,26 +33,32 @@ noise on real recordings (issue 20); what it is now, on the dB spectrogram the c
 4. Detectors (`DETECTORS`, `clip_responses`), each the best value over the clip: boxes of a call's extent
    below 520 Hz, infrasonic (fin, blue B) apart from those above (blue A, gray, low humpback units);
    regular pulse trains (minke); straight contours of 0.375 s at +-250/500/1,000 Hz/s (humpback); slow
-   rising contours of 0.75 s at 60/120/200 Hz/s in 40-450 Hz (right whale upcalls); a steady line for a
+   rising contours of 0.75 s at 120/200 Hz/s in 40-450 Hz (right whale upcalls); a steady line for a
    second above 50 Hz (boings, tonal units); a pulsed tone in 60-130 Hz (blue A). Every contour and line
-   counts by how far it stands above the same shape 47 Hz above and below, whichever is higher. Each is
-   put in spreads of its value on white noise (`_noise_calibration`, once per process).
+   counts by how far it stands above the same shape 47 Hz above and below, whichever is higher, and an
+   upcall also by how far above the flat lines from its ends. Each is put in spreads of its value on white
+   noise (`_noise_calibration`, once per process), and keeps when it found its best (`clip_peaks`).
 5. The file's calibration (`file_scores`, once per file on all its windows' values). Each detector is
    put on the scale of the file's own windows: their median, and the largest of the median absolute
    deviation's spread, the interquartile range's and the least a real sea gives (`REAL_SPREAD`, measured
    on the real backgrounds of bench/real.py); the infrasonic detectors' also from their 90th percentile,
-   since fin whales call in series. A detector that fires in a quarter or more of a file's windows (knocks
+   since fin whales call in series; the upcall detectors' from the median's deviation only, since right
+   whales call in bouts. A detector that fires in a quarter or more of a file's windows (knocks
    throughout, a chain, a sonar for minutes, a fin whale series) adds little there; one that is quiet but
    for a few windows makes those stand out. Values above 5 are compressed (`KNEE`) and the score is the
-   best: about 0-4 for noise, 5-15 for calls.
+   best: about 0-4 for noise, 5-15 for calls. The detectors at 5 or more are the window's peaks
+   (`file_peaks`), kept with their times.
+6. The day's look (`recurring`, where the day chooses its clips): peaks that fall on a chain at one fixed
+   period through the day (a pinger, an echosounder, a sonar) are a machine's and leave the ranking.
 
 Known weak spots (bench/real.py and bench/detect.py measure them): a clean machine sweep (a pinger's chirp,
-a sonar ping) looks like a humpback unit and repeats too seldom in a file for its calibration to see it;
-a steady tone of a few seconds in 50-500 Hz scores like a blue whale call; odontocete calls (killer whale
-whistles) are contours too; a call in a file where its kind fills a quarter of the windows ranks lower
-than the same call alone; a call under a slow rise of the floor, or with under a second in the window, is
-often under the best noise windows at 6 dB. Fin whale pulses and blue whale B calls score as other calls,
-though the default 0-4 kHz image shows them as a smudge at its foot: `--preset low` shows them.
+a sonar ping) looks like a humpback unit: only its fixed period gives it away, over a day (a sweep that
+comes at random stays a call); a steady tone of a few seconds in 50-500 Hz scores like a blue whale call
+or a gray whale moan; odontocete calls (killer whale whistles) are contours too; a call in a file where its
+kind fills a quarter of the windows ranks lower than the same call alone (not an upcall); a call under a
+slow rise of the floor, or with under a second in the window, is often under the best noise windows at 6 dB.
+Fin whale pulses and blue whale B calls score as other calls, though the default 0-4 kHz image shows them as
+a smudge at its foot: `--preset low` shows them.
 
 Cost: a subtraction, a percentile per band and frame, a clip, a 4-frame pooling, running sums by doubling
 over the low rows, slice additions for the contours and pulses, two small FFTs for rhythms, on the ~309 x
@@ -207,7 +213,8 @@ CONTOUR_SECONDS = 0.375
 UPCALL_SLOPES_HZ_PER_S = (120.0, 200.0)
 """Right whale upcalls, slower than the humpback contours: about 1 s rising from 50-110 Hz to 150-250 Hz
 (McDonald and Moore 2002, North Pacific: 90 -> 150 Hz in 0.7 s, ~86 Hz/s; NOAA NEFSC: ~100 -> 300 Hz over
-~1-2 s; issue 20: ~100-200 Hz/s; the shared NOPP6 recording's upcalls rise at 60-250 Hz/s)."""
+~1-2 s; issue 20: ~100-200 Hz/s; the shared NOPP6 recording's upcalls rise at 60-250 Hz/s). A 60 Hz/s contour
+(3 rows in 0.75 s) was one too, until SCORE_VERSION 4: close to a flat line, it woke on hum and on tones."""
 UPCALL_SECONDS = 0.75
 UPCALL_FLAT = 0.5
 """An upcall rises: each upcall contour counts also by how far it stands above the flat line from its first row and
