@@ -1,7 +1,7 @@
 """How well the call score finds calls among noise, tones and clicks; ends with one JSON line of figures.
 
     .venv/bin/python -m bench.detect                  # 40 minutes of synthetic data at 4 SNRs (~1.5 minutes)
-    .venv/bin/python -m bench.detect --files 12 --snr 0 3 6 10 15   # README, "Which clips reach volunteers"
+    .venv/bin/python -m bench.detect --files 12 --snr 0 3 6 10 15   # docs, "Which clips reach volunteers"
 
 A synthetic stretch of one hydrophone (5-minute files, each at its own recording gain) holds calls
 of each kind (fin, blue B, humpback, minke trains, and since issue 20 right whale upcalls, blue whale A

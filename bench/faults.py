@@ -1,4 +1,4 @@
-"""The fault-injection suite's figures, for README "Reliability": runs `tests/test_faults.py` (every
+"""The fault-injection suite's figures, for docs "Reliability": runs `tests/test_faults.py` (every
 fault on loopback: an OOI server that misbehaves, bad miniSEED, an S3 proxy that throttles and cuts
 connections, kill -9, a refused S3 key) and test_ship's refused Firebase secret, then prints what the
 tests recorded, as a Markdown table and one JSON line.

@@ -1,7 +1,7 @@
 """How the call score ranks real whale calls against real ocean noise; ends with one JSON line of figures.
 
     .venv/bin/python -m bench.real                       # ~10 minutes on 2 shared cores, the first time
-    .venv/bin/python -m bench.real --levels 0 -6 -12     # README, "The score"
+    .venv/bin/python -m bench.real --levels 0 -6 -12     # docs, "The score"
     .venv/bin/python -m bench.real --noise insert        # lasting noise as its bare 5-30 s clip
 
 The recordings are `../shared/realdata` (its README and PROVENANCE.txt files; kept out of this

@@ -50,7 +50,7 @@ from .stages import DAY, NODE, local
 ROOT = Path(__file__).resolve().parent.parent
 WINDOWS_PER_DAY = 17_280
 TYPICAL_BUDGET = (300, 60)
-"""top:300+random:60, the budget README "Which clips reach volunteers" suggests."""
+"""top:300+random:60, the budget docs "Which clips reach volunteers" suggests."""
 TARGETS = {
     "flow_over_stages": ("<=", 1.25),
     "original_over_flow": (">=", 1000),

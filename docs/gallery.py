@@ -102,7 +102,7 @@ def main() -> None:
         "the 5 s window the call score ranks highest drawn by the pipeline's own renderer. The default image "
         "shows 0-4 kHz in 15.6 Hz rows: fin and blue whale calls are a strip at its foot. The `low` preset "
         "(`whaledr run --preset low`, `rendering.preset: low`) shows 10-500 Hz in 3.9 Hz rows with contrast "
-        "over the file's floor (README, \"Low-frequency calls\").\n\n" + "\n".join(rows))
+        "over the file's floor ([Low-frequency calls](look.md#low-frequency-calls-preset-low)).\n\n" + "\n".join(rows))
 
 
 if __name__ == "__main__":

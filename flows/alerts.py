@@ -1,4 +1,4 @@
-"""Someone is told when a day fails: a Prefect automation on the server (README, "Alerts when a run fails").
+"""Someone is told when a day fails: a Prefect automation on the server (docs, "Alerts when a run fails").
 
 When a run of the day, daily or backfill flow ends Failed, Crashed or TimedOut, the server's trigger
 service fires and its action service sends a notification through a saved notification block (Slack,

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import as_completed
+from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from whaledr_core import appmanifest, daymanifest
@@ -22,15 +23,16 @@ from whaledr_core.fetch import default_cache, is_remote
 from whaledr_core.fileclips import FileResult, FileStatus, failed, with_first_pass
 from whaledr_core.naming import day_prefix
 from whaledr_core.ownership import arbitrate
+from whaledr_core.publish import parse_budget, widens
 from whaledr_core.render import RenderSettings
 from whaledr_core.rerun import choose_day, downloads_to_drop, plan_rerun, stored_clips
 
 from . import tasks
 from .app import check_target
 from .failures import ExpectedFailure, one_line_failures
-from .params import STORE_ALL, App, Downloads, Output, Rendering, Selection
+from .params import SAFE_SELECTION, STORE_ALL, App, Downloads, Output, Rendering, Selection, titled
 from .pool import worker_count, worker_pool
-from .progress import DayProgress
+from .progress import DayProgress, Storing
 from .worker import local_path
 
 
@@ -38,40 +40,56 @@ class DayIncomplete(ExpectedFailure):
     """No data for the day, or some windows could not be made; the manifest names them."""
 
 
-@flow(name="whaledr-day", flow_run_name="{hydrophone} {day}")
+ORIGINS = ("backfill", "daily")
+"""Tags of a day run that a backfill or a daily run started; its name carries the tag too, so that two
+runs of one day (one asked for by hand, one by a backfill) tell themselves apart in the Runs list."""
+
+
+def day_run_name() -> str:
+    """"LJ01D 2019-01-12", and "LJ01D 2019-01-12 (backfill)" for a run a backfill or daily run started."""
+    from prefect.runtime import flow_run
+
+    p = flow_run.parameters
+    origin = next((t for t in flow_run.tags if t in ORIGINS), None)
+    name = f"{p.get('hydrophone', DEFAULT_HYDROPHONES[0])} {p['day']}"
+    return f"{name} ({origin})" if origin else name
+
+
+@flow(name="whaledr-day", flow_run_name=day_run_name)
 @one_line_failures
 def day_flow(
-    day: dt.date,
-    hydrophone: Node = DEFAULT_HYDROPHONES[0],
-    source: str = DEFAULT_SOURCE,
-    output: Output = Output(),
-    app: App = App(),
-    downloads: Downloads = Downloads(),
-    rendering: Rendering = Rendering(),
-    selection: Selection = Selection(),
-    overwrite: bool = False,
-    dask_address: str | None = None,
-    workers: int | None = None,
-) -> dict:
+    day: Annotated[dt.date, titled("Day (UTC)")],
+    hydrophone: Annotated[Node, titled("Hydrophone")] = DEFAULT_HYDROPHONES[0],
+    selection: Annotated[Selection, titled("Which clips reach volunteers")] = SAFE_SELECTION,
+    source: Annotated[str, titled("Source")] = DEFAULT_SOURCE,
+    output: Annotated[Output, titled("Output (folder or S3 bucket)")] = Output(),
+    app: Annotated[App, titled("App (which database to tell)")] = App(),
+    overwrite: Annotated[bool, titled("Overwrite")] = False,
+    rendering: Annotated[Rendering, titled("How clips look and sound")] = Rendering(),
+    downloads: Annotated[Downloads, titled("Downloads (cache, how many at once)")] = Downloads(),
+    dask_address: Annotated[str, titled("Dask cluster")] = "",
+    workers: Annotated[int, titled("Worker processes")] = 0,
+) -> State:
     """One UTC day of one hydrophone into clips: list the day, fetch its files (from a URL) a few at a
     time while the process pool turns each file into scored clips, choose the clips to publish within the budget
     (with a top budget the files are scored first and only the chosen clips encoded after), write the
     day manifest and the day overview, add the published IDs to the app manifest and tell the app.
-    A rerun does only what is missing, and never withdraws a published clip.
+    A rerun does only what is missing, and never withdraws a published clip. The run ends with the
+    day's summary as its state message.
 
     Args:
-        day: The UTC day, YYYY-MM-DD.
-        hydrophone: The broadband hydrophone's node code (README, "Running a day").
+        day: The UTC day to process, picked in the calendar.
+        hydrophone: The broadband hydrophone's node code (docs, "Running a day").
+        selection: How many of the day's clips volunteers get (the budget), and which are stored.
         source: Base URL (or local folder) under which {site}/{node}/{instrument}/YYYY/MM/DD/ lies.
         output: Where clips and manifests go: a folder, or a saved S3 block.
         app: Which app database to tell about the new samples.
-        downloads: Download cache, what to keep, how many files at once.
-        rendering: Clip length, spectrogram and WAV settings.
-        selection: Which clips are published (the budget) and which are stored.
         overwrite: Render every clip again, even where it is stored.
+        rendering: Clip length, spectrogram and WAV settings.
+        downloads: Download cache, what to keep, how many files at once.
         dask_address: Process files on this Dask cluster (tcp://host:8786) instead of this machine's
-            process pool; each Dask worker then fetches the files it processes.
-        workers: Worker processes on this machine. None: one per CPU.
+            process pool; each Dask worker then fetches the files it processes. Empty: this machine.
+        workers: Worker processes on this machine; 0: one per CPU.
     """
     log = get_run_logger()
     started = time.perf_counter()
@@ -86,13 +104,15 @@ def day_flow(
 
     sink = output.open()
     previous = daymanifest.read(sink, h.node, day)
+    _warn_if_wider(previous, selection, f"{h.node} {day}")
     existing = sink.keys(day_prefix(sink.prefix, h.node, day))
     rerun = plan_rerun(plan, previous, existing, sink.prefix, h.node, clip_settings, render_settings, overwrite)
     log.info("%d files to process, %d finished by an earlier run", len(rerun.todo), len(rerun.reused))
     progress = DayProgress(len(plan.units), f"{h.node} {day}")
     results = [progress.file_done(r) for r in rerun.reused.values()]
     cache = downloads.cache or str(default_cache())
-    work = _Work(day, h.node, output, cache, downloads, clip_settings, render_settings, dask_address, workers)
+    work = _Work(day, h.node, output, cache, downloads, clip_settings, render_settings, dask_address or None,
+                 workers or None)
     first = frozenset[int]() if selection.two_passes else None  # a top budget: score everything, encode nothing
     results += work.run(rerun.todo, dict.fromkeys(rerun.done, first), rerun.done, progress)
     # names only guessed which file serves which window: the files' data now says (ownership.arbitrate)
@@ -114,19 +134,20 @@ def day_flow(
         scored = {r.key: r for r in results if r.key in choice.render}
         held = {key: frozenset(sid for sid, _, _ in r.clips) for key, r in scored.items()}
         units = [u for u in [*plan.units, *arbitration.repairs] if u.key in scored]
-        second = work.run(units, choice.render, held, None, score_all=False)
+        second = work.run(units, choice.render, held, progress.storing(len(units)), score_all=False)
         results = [r for r in results if r.key not in scored] + [with_first_pass(r, scored[r.key]) for r in second]
         results = arbitration.apply(results)  # a unit's second pass cuts the windows a repair took again
-    progress.finish()
 
     timings = {"list": listed - started, "process": time.perf_counter() - listed}
     timings["total"] = time.perf_counter() - started
     record = daymanifest.build(hydrophone=h, day=day, source=source, folder=folder, plan=plan, results=results,
                                clip_settings=clip_settings, render_settings=render_settings, timings=timings,
-                               reasons=choice.reasons, budget=selection.publish, store=selection.store)
+                               reasons=choice.reasons, budget=selection.publish, store=selection.store,
+                               earlier_budgets=daymanifest.budgets(previous))
+    progress.finish(record)
     tasks.write_manifest(output, h.node, day, record)
     _report(record)
-    tasks.write_overview(output, h.node, day, record, {k: c for r in results for k, c in r.columns.items()})
+    _overview(work, output, record, results, [u for u in plan.units if u.key in rerun.reused])
     day_ids = appmanifest.day_ids(record)
     tasks.update_app_manifest(output, day_ids)
     if app.block or app.firebase_block:
@@ -138,7 +159,32 @@ def day_flow(
     log.info(summary)
     if not record["complete"]:
         raise DayIncomplete(summary + "; failed: " + ", ".join(record["failed_files"]))
-    return record["totals"]
+    return Completed(message=summary, data=record["totals"])
+
+
+def _warn_if_wider(previous: dict | None, selection: Selection, label: str) -> None:
+    """A budget wider than every one that published the day before publishes more of it, for good: say so."""
+    earlier = daymanifest.budgets(previous)
+    if previous and earlier and all(widens(parse_budget(b), selection.budget()) for b in earlier):
+        get_run_logger().warning(
+            "%s: the budget %s widens what volunteers were given: the day was published with %s (%d clips); "
+            "published clips are never withdrawn", label, selection.publish, " then ".join(earlier),
+            previous["totals"].get("published", len(previous.get("clips", []))))
+
+
+def _overview(work: _Work, output: Output, record: dict, results: list[FileResult], reused: list[FileUnit]) -> None:
+    """The day overview, drawn again whenever the day's published set or data changed. A run that read
+    every file has every column; one that read none redraws over the stored picture; one that read some
+    reads the others again for their columns (nothing encoded), so that the picture matches the manifest."""
+    columns = {k: c for r in results for k, c in r.columns.items()}
+    node, day = record["hydrophone"]["node"], dt.date.fromisoformat(record["date"])
+    if tasks.write_overview(output, node, day, record, columns) or not reused:
+        return
+    get_run_logger().info("reading %d files an earlier run finished again, for the overview's columns", len(reused))
+    keys = [u.key for u in reused]
+    again = work.run(reused, dict.fromkeys(keys, frozenset()), dict.fromkeys(keys, frozenset()), None)
+    columns = {**{k: c for r in again for k, c in r.columns.items()}, **columns}  # a repair's own columns stay
+    tasks.write_overview(output, node, day, record, columns)
 
 
 @dataclass(frozen=True)
@@ -160,7 +206,7 @@ class _Work:
     workers: int | None
 
     def run(self, units: list[FileUnit], render_only: Mapping[str, frozenset[int] | None],
-            done: Mapping[str, frozenset[str]], progress: DayProgress | None,
+            done: Mapping[str, frozenset[str]], progress: DayProgress | Storing | None,
             score_all: bool = True) -> list[FileResult]:
         results = []
         fetcher: ThreadPoolTaskRunner[Any]

@@ -65,3 +65,16 @@ class _NoTracebackForReturnedFailures(logging.Filter):
 
 
 logging.getLogger("prefect.flow_runs").addFilter(_NoTracebackForReturnedFailures())
+
+
+class _NoReprOfReturnedTaskStates(logging.Filter):
+    """A task that returns a Failed state (a backfill's `run-day` for a day that failed or lists no file)
+    gets Prefect's "Task run failed with state: Failed(message=..., result=...)" with an empty traceback
+    ("NoneType: None") before its own "Finished in state Failed('...')": the second says it once, plainly.
+    A task that raised is logged as before."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Task run failed with state: ")
+
+
+logging.getLogger("prefect.task_runs").addFilter(_NoReprOfReturnedTaskStates())

@@ -1,5 +1,5 @@
 """One bound on the downloads from the OOI server, shared by every day run on every worker: the Prefect
-global concurrency limit `ooi-downloads` (README, "Spare the OOI server").
+global concurrency limit `ooi-downloads` (docs, "Spare the OOI server").
 
 Each day run fetches `downloads.concurrency` files at once, a worker runs several day runs, and more
 workers multiply that; OOI's own pipeline documents that its server truncates transfers under load.

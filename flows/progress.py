@@ -25,6 +25,7 @@ class Event:
     done: int
     total: int
     clips: int = 0
+    """Clips stored so far."""
     result: FileResult | None = None
     label: str = ""
 
@@ -49,36 +50,73 @@ class DayProgress:
 
     def __init__(self, total: int, label: str) -> None:
         """`label` names the day ("LJ01D 2019-01-12") in the UI's artifact and on the terminal's bar."""
-        self.total, self.done, self.clips, self.label = total, 0, 0, label
+        self.total, self.done, self.label = total, 0, label
+        self.again = self.again_done = 0
+        """A top budget's second pass: files read again to store the chosen clips, and how many are done."""
+        self.scored = self.stored = 0
+        self.published: int | None = None
         self._artifact = cast(UUID, create_progress_artifact(0.0, description=self._description()))
         self._sent = time.monotonic()
         self._emit(Event("start", 0, total, label=label))
 
     def file_done(self, result: FileResult) -> FileResult:
+        """A file of the first (or only) pass: its windows scored, its clips stored (none yet, when a
+        top budget stores the chosen clips in a second pass)."""
         self.done += 1
-        self.clips += len(result.clips)
-        if time.monotonic() - self._sent >= self.UPDATE_SECONDS:
-            self._update()
-        self._emit(Event("file", self.done, self.total, self.clips, result))
+        self.scored += len(result.scores)
+        self.stored += len(result.clips)
+        self._progressed(result)
         return result
 
+    def storing(self, files: int) -> Storing:
+        """The second pass of a top budget: `files` files read again to store the chosen clips."""
+        self.again = files
+        return Storing(self)
+
+    def _progressed(self, result: FileResult) -> None:
+        if time.monotonic() - self._sent >= self.UPDATE_SECONDS:
+            self._update()
+        self._emit(Event("file", self.done + self.again_done, self.total + self.again, self.stored, result))
+
     def _percent(self) -> float:
-        return 100.0 * self.done / max(self.total, 1)
+        return 100.0 * (self.done + self.again_done) / max(self.total + self.again, 1)
 
     def _description(self) -> str:
-        """The run's Artifacts tab shows the description, not the figure: it carries the figure."""
-        percent = f"{self._percent():.0f} %"
-        return f"{self.label}: {self.done} of {self.total} files processed ({percent}), {self.clips} clips"
+        """The run's Artifacts tab shows the description, not the figure: it carries the figure, and
+        what the day has come to so far: windows scored, clips stored, and at the end clips published."""
+        files = f"{self.done} of {self.total} files"
+        files += f" scored, {self.again_done} of {self.again} read again to store the chosen clips" if self.again \
+            else " done"
+        published = f", {self.published} published" if self.published is not None else ""
+        return (f"{self.label}: {files} ({self._percent():.0f} %): {self.scored} windows scored, "
+                f"{self.stored} clips stored{published}")
 
     def _update(self) -> None:
         update_progress_artifact(self._artifact, self._percent(), description=self._description())
         self._sent = time.monotonic()
 
-    def finish(self) -> None:
+    def finish(self, record: dict | None = None) -> None:
+        """The last figures are the day manifest's `record`, when there is one: what was stored and published."""
+        if record is not None:
+            self.scored, self.stored = len(record["scores"]), record["totals"]["clips"]
+            self.published = record["totals"]["published"]
         self._update()
-        self._emit(Event("end", self.done, self.total, self.clips))
+        self._emit(Event("end", self.done + self.again_done, self.total + self.again, self.stored))
 
     @staticmethod
     def _emit(event: Event) -> None:
         for listener in list(_listeners):
             listener(event)
+
+
+class Storing:
+    """The progress of a second pass: each file read again adds the clips it stored."""
+
+    def __init__(self, day: DayProgress) -> None:
+        self.day = day
+
+    def file_done(self, result: FileResult) -> FileResult:
+        self.day.again_done += 1
+        self.day.stored += result.written
+        self.day._progressed(result)
+        return result

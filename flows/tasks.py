@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from functools import partial
 from pathlib import Path
@@ -136,29 +137,37 @@ def write_manifest(output: Output, node: str, day: dt.date, record: dict) -> str
 
 @task(name="write-overview", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def write_overview(output: Output, node: str, day: dt.date, record: dict, columns: dict) -> str | None:
-    """The day overview beside the day manifest, and a markdown artifact on the run's page showing it:
-    inline from an S3 bucket (seen when the bucket or the viewer may read it), as a path from a folder."""
+    """The day overview beside the day manifest, drawn from `columns` or over the stored picture
+    (`daymanifest.overview`), and a markdown artifact on the run's page showing it inline: the picture
+    itself (a `data:` URL) from a folder, the object's URL from a bucket (seen when the bucket, or the
+    viewer's browser, may read it). None when the columns are not enough to draw it: the caller reads
+    the other files again. A picture that came out the same is not written again."""
     log = get_run_logger()
-    png = daymanifest.overview(record, columns)
-    if png is None:
-        log.info("overview not remade: some files were reused from an earlier run; `whaledr overview` remakes it")
-        return None
     sink = output.open()
     key = daymanifest.overview_key(sink.prefix, node, day)
-    sink.put(key, png, "image/png")
+    stored = sink.get(key)
+    png = daymanifest.overview(record, columns, stored=stored)
+    if png is None:
+        log.info("overview: %d of %d windows with data have their columns here", len(columns),
+                 len(record.get("scores", {})))
+        return None
+    if png != stored:
+        sink.put(key, png, "image/png")
     if isinstance(sink, S3Sink):
         url = f"{sink.client.meta.endpoint_url.rstrip('/')}/{sink.bucket}/{key}"
         where = f"![{node} {day}]({url})\n\n{url}"
     else:
-        where = f"`{Path(output.folder).resolve() / key}`"
+        where = (f"![{node} {day}](data:image/png;base64,{base64.b64encode(png).decode()})\n\n"
+                 f"`{Path(output.folder).resolve() / key}`")
     t = record["totals"]
     create_markdown_artifact(
         key=f"whaledr-overview-{node}-{day}".lower(),
         markdown=f"### {node} {day}: the day at a glance\n\n{where}\n\n"
-                 f"{t['published']} clips published ({record['publish']['budget']}), {t['clips']} stored; "
-                 "score strip above, red ticks at published clips.",
-        description=f"{node} {day} overview")
-    log.info("overview: %s", key)
+                 f"{t['published']} clips published ({record['publish']['budget']}), {t['clips']} stored, "
+                 f"{len(record.get('scores', {}))} windows scored: the score strip above, a red tick at each "
+                 "published clip, blank where there is no data.",
+        description=f"{node} {day} overview: {t['published']} published")
+    log.info("overview: %s%s", key, "" if png != stored else " (unchanged)")
     return key
 
 

@@ -1,4 +1,4 @@
-"""Figures of the fault-injection tests, for README "Reliability": `python -m bench.faults` runs the
+"""Figures of the fault-injection tests, for docs "Reliability": `python -m bench.faults` runs the
 tests with WHALEDR_FAULT_REPORT set and makes the table from what they record here."""
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 import asyncio
 import datetime as dt
 import inspect
+import json
 import os
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.server.schemas.schedules import CronSchedule
 from pydantic_core import to_jsonable_python
 
+from flows.params import SAFE_BUDGET
 from whaledr_core.catalog import HYDROPHONES
 
 from conftest import run_cli
@@ -74,13 +76,34 @@ def test_every_form_field_has_a_description_and_choices_where_the_catalog_has_th
         assert nodes["enum"] == [h.node for h in HYDROPHONES]
 
 
-def test_the_readme_lists_exactly_the_fields_of_each_deployments_form():
-    readme = (ROOT / "README.md").read_text()
-    for d in SPEC["deployments"]:
-        row = next(line for line in readme.splitlines() if line.startswith(f"| `{FLOW_NAMES[d['name']]}/{d['name']}`"))
-        listed = set(re.findall(r"`(\w+)`", row.split("|")[3]))
-        fields = set(load_flow_from_entrypoint(d["entrypoint"]).parameters.model_dump()["properties"])
-        assert listed == fields, (d["name"], "README lacks", fields - listed, "README has extra", listed - fields)
+@pytest.mark.parametrize("name", ["daily", "backfill", "day"])
+def test_each_form_is_one_a_person_can_fill_in(name):
+    """What the UI's Custom run form is built from: no field is "X or None" (the UI's type switch and
+    "Property is type None"); the budget comes right after the day and hydrophone; every label is words;
+    the contrast, image format, WAV and store are choices; a date's help does not ask for a format the
+    date picker does not show; and the budget's field refuses what `parse_budget` refuses."""
+    from prefect.utilities.schema_tools.validation import validate
+
+    schema = load_flow_from_entrypoint(BY_NAME[name]["entrypoint"]).parameters.model_dump()
+    text = json.dumps(schema)
+    assert "anyOf" not in text and "null" not in text
+    order = sorted(schema["properties"], key=lambda p: schema["properties"][p]["position"])
+    assert order[order.index("hydrophone" if name == "day" else "hydrophones") + 1] == "selection"
+    fields = [*schema["properties"].values(), *(f for g in schema["definitions"].values()
+                                                 for f in g["properties"].values())]
+    assert all(re.fullmatch(r"[A-Z][\w ()'.,-]*", f["title"]) and "_" not in f["title"] for f in fields), \
+        [f["title"] for f in fields]
+    rendering, selection = schema["definitions"]["Rendering"]["properties"], schema["definitions"]["Selection"]
+    assert [rendering[k]["title"] for k in ("nfft", "cmap", "db_low")] == ["FFT length", "Colour map", "Low dB"]
+    assert {k: rendering[k]["enum"] for k in ("db_policy", "image_format", "wav")} == {
+        "db_policy": ["percentile", "fixed", "floor"], "image_format": ["jpeg", "png"], "wav": ["int16", "int32-raw"]}
+    assert selection["properties"]["store"]["enum"] == ["published", "all"]
+    assert all("YYYY" not in f.get("description", "") for f in fields if f.get("format") == "date")
+    required = {k: REQUIRED_SAMPLES[k].isoformat() for k in schema.get("required", [])}
+    for publish, valid in (("top:40+random:10", True), ("top:5", True), ("all", True), ("top:many", False),
+                           ("top:3+rand:1", False)):
+        errors = validate({**required, "selection": {"publish": publish}}, schema)  # as the server checks a run
+        assert (not errors) == valid, (publish, errors)
 
 
 def test_the_daily_cron_parses_and_fires_once_a_day_in_utc():
@@ -114,8 +137,9 @@ def test_serve_builds_the_same_deployments_with_overrides_only_where_a_flow_take
     daily = deployments["daily"]
     assert [(s.schedule.cron, s.schedule.timezone) for s in daily.schedules] == [("0 6 * * *", "UTC")]
     assert daily.parameters["hydrophones"] == ["LJ01C"] and daily.parameters["lag_days"] == 1
-    assert daily.parameters["output"] == {"folder": "/data/clips", "s3_block": None}  # the other field stays
-    assert deployments["day"].parameters == {"hydrophone": "LJ01D", "output": {"folder": "/data/clips"}}
+    assert daily.parameters["output"] == {"folder": "/data/clips", "s3_block": ""}  # the other field stays
+    assert deployments["day"].parameters == {"hydrophone": "LJ01D", "output": {"folder": "/data/clips"},
+                                             "selection": {"publish": SAFE_BUDGET}}
     assert not deployments["backfill"].schedules
 
 
@@ -158,22 +182,10 @@ def test_every_day_run_of_a_backfill_or_daily_run_gets_each_day_parameter_with_i
     from flows.params import App, Downloads, Output, Rendering, Selection
 
     days = DayParameters("http://x", Output(), App(), Downloads(), Rendering(), Selection(publish="top:3+random:1"),
-                         False, None)
+                         False, "")
     params = days.as_dict()
     assert set(params) == set(inspect.signature(day_flow.fn).parameters) - {"day", "hydrophone"}
     validated = day_flow.validate_parameters({"day": "2019-01-12", "hydrophone": "LJ01D", **params})
     assert validated["selection"] == Selection(publish="top:3+random:1")
     with pytest.raises(ParameterTypeError):
         day_flow.validate_parameters({"day": "2019-01-12", **params, "selection": {"publish": "top:many"}})
-
-
-def test_the_readme_lists_exactly_the_fields_of_each_parameter_group():
-    from flows import params
-
-    readme = (ROOT / "README.md").read_text()
-    groups = {"output": params.Output, "app": params.App, "downloads": params.Downloads,
-              "rendering": params.Rendering, "selection": params.Selection}
-    for name, model in groups.items():
-        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
-        listed = set(re.findall(r"`(\w+)`", row.split("|")[2]))
-        assert listed == set(model.model_fields), (name, set(model.model_fields) ^ listed)

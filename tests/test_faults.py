@@ -347,14 +347,17 @@ SECRET_WORDS = ("secret", "token", "password", "access-key", "access_key")
 
 
 def test_no_documented_command_and_no_option_takes_a_secret_on_the_command_line():
+    """No command in the README or the documentation site puts a secret on a command line (shell history,
+    `ps`), and no `whaledr` option takes one."""
     import re
 
     import typer.main
 
     from flows.cli import app
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    commands = [line for block in readme.split("```")[1::2] for line in block.splitlines()]
+    root = Path(__file__).parent.parent  # the README and every page of the documentation site
+    pages = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    commands = [line for page in pages for block in page.read_text().split("```")[1::2] for line in block.splitlines()]
     assert any("whaledr blocks" in line for line in commands)  # the command that takes secrets is documented
     for line in commands:
         code = line.split("#")[0]

@@ -236,7 +236,7 @@ def test_a_backfill_records_the_calendar_skips_a_day_without_files_and_keeps_to_
     flows = {f["id"]: f["name"] for f in api(env, "POST", "/flows/filter", {})}
     runs = api(env, "POST", "/flow_runs/filter", {})
     day_runs = [r for r in runs if flows[r["flow_id"]] == "whaledr-day" and r["name"] != f"LJ01D {EMPTY_DAY}"]
-    assert sorted(r["name"] for r in day_runs) == [f"LJ01D {d}" for d in FILES]  # none for the day without files
+    assert sorted(r["name"] for r in day_runs) == [f"LJ01D {d} (backfill)" for d in FILES]  # none without files
     artifacts = {a["key"]: a for a in api(env, "POST", "/artifacts/filter", {}) if a["flow_run_id"] == run_id}
     table = artifacts["whaledr-backfill"]["data"]
     table = table if isinstance(table, list) else json.loads(table)

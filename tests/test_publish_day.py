@@ -72,7 +72,7 @@ def test_a_top_budget_day_publishes_k_calls_keeps_them_on_a_rerun_and_draws_the_
     assert clips == {f"{FOLDER}/{sid.replace('___', '/')}.{ext}" for sid in app_ids for ext in ("jpg", "wav")}
     assert client.head_object(Bucket=name, Key=f"{DAY_KEY}/overview.png")["ContentType"] == "image/png"
     day = json.loads(client.get_object(Bucket=name, Key=f"{DAY_KEY}/whaledr-day.json")["Body"].read())
-    assert day["publish"] == {"budget": f"top:{k}", "store": "published"}
+    assert day["publish"] == {"budget": f"top:{k}", "store": "published", "budgets": [f"top:{k}"]}
     assert sorted(v for v in day["published"].values() if v != "below_budget") == ["top"] * k
     assert len(day["published"]) == 4 * 60 - day["totals"]["skipped_by_reason"].get("short", 0)
     assert _overview_artifact(name).count(f"/{name}/{DAY_KEY}/overview.png") == 2  # inline image and its link
@@ -83,6 +83,9 @@ def test_a_top_budget_day_publishes_k_calls_keeps_them_on_a_rerun_and_draws_the_
     assert set(app_ids) < set(again) and len(again) >= k + 15
     assert set(db.data["sampleCounts"]) == set(again) | {"older___2018_01_01___x"}
     assert "storing" in r.stdout + r.stderr or len(objects(client, name)) > len(stored)
+    assert f"the budget top:{k + 10}+random:5 widens what volunteers were given" in r.stdout + r.stderr
+    day = json.loads(client.get_object(Bucket=name, Key=f"{DAY_KEY}/whaledr-day.json")["Body"].read())
+    assert day["publish"]["budgets"] == [f"top:{k}", f"top:{k + 10}+random:5"]
 
     client.delete_object(Bucket=name, Key=f"{DAY_KEY}/overview.png")
     r = run_cli("overview", DAY.isoformat(), "--s3-block", "sel-s3", "--cache", str(tmp_path / "cache"),

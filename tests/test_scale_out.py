@@ -197,7 +197,7 @@ def test_a_backfill_shares_its_runs_between_two_workers_each_day_once_and_a_seco
     first = backfill()
     runs = day_runs(env)
     assert first["state_type"] == "COMPLETED", (first["state"], [w.read_text()[-3000:] for w in workers])
-    assert sorted(r["name"] for r in runs) == [f"LJ01D {d}" for d in DAYS]  # each day exactly once
+    assert sorted(r["name"] for r in runs) == [f"LJ01D {d} (backfill)" for d in DAYS]  # each day exactly once
     assert all(r["state_type"] == "COMPLETED" and r["run_count"] == 1 for r in runs)
     assert all(r["parent_task_run_id"] for r in runs)  # linked under the backfill in the UI
     # the pool's two workers shared the work: the backfill and its three days, each run by one worker, and
@@ -208,12 +208,12 @@ def test_a_backfill_shares_its_runs_between_two_workers_each_day_once_and_a_seco
     assert sorted(n for names in took.values() for n in names) == sorted(r["name"] for r in [first, *runs]), took
     for day in DAYS:
         record = json.loads((out / "LJ01D" / f"{day:%Y_%m_%d}" / "whaledr-day.json").read_text())
-        assert record["complete"] and record["totals"]["clips_written"] == 60
+        assert record["complete"] and record["totals"]["clips_written"] == 50  # the default budget, of 60
     (artifact,) = [a for a in api(env, "POST", "/artifacts/filter", {}) if a["key"] == "whaledr-backfill"]
     table = artifact["data"] if isinstance(artifact["data"], list) else json.loads(artifact["data"])
-    assert [(row["day"], row["status"], row["clips"], row["written"]) for row in table] == \
-        [(d.isoformat(), "Completed", 60, 60) for d in DAYS]
-    assert all(row["skipped"] == 17280 - 60 and row["seconds"] > 0 for row in table)
+    assert [(row["day"], row["status"], row["published"], row["clips"], row["written"]) for row in table] == \
+        [(d.isoformat(), "Completed", 50, 50, 50) for d in DAYS]
+    assert all(row["skipped"] == 17280 - 50 and row["seconds"] > 0 for row in table)
     before = snapshot(out)
 
     second = backfill()
@@ -222,8 +222,9 @@ def test_a_backfill_shares_its_runs_between_two_workers_each_day_once_and_a_seco
     assert {r["id"]: r["run_count"] for r in again} == {r["id"]: 1 for r in runs}  # no new day run, none rerun
     assert snapshot(out) == before  # nothing rendered, nothing rewritten
     for day in DAYS:  # the log says which runs were reused, and their states
-        said = logs_saying(env, second["id"], f"LJ01D {day}: reusing flow run LJ01D {day} (Completed)")
-        assert any(f"LJ01D {day}: reusing flow run LJ01D {day} (Completed)" in m for m in said), said
+        reused = f"LJ01D {day}: reusing flow run LJ01D {day} (backfill) (Completed)"
+        said = logs_saying(env, second["id"], reused)
+        assert any(reused in m for m in said), said
     tasks = api(env, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [second["id"]]}}})
     assert tasks and all(t["state_type"] == "COMPLETED" for t in tasks), [(t["name"], t["state_type"]) for t in tasks]
 
@@ -231,7 +232,8 @@ def test_a_backfill_shares_its_runs_between_two_workers_each_day_once_and_a_seco
     r = subprocess.run([sys.executable, "-m", "flows.cli", "backfill", DAYS[0].isoformat(), DAYS[-1].isoformat(),
                         "--source", mirror.url, "--out", str(out), "--deployment", "whaledr-day/day"],
                        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and "3 day runs completed" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "3 days: 3 complete, 0 failed, 0 no data; 150 clips published" in r.stdout, \
+        r.stdout + r.stderr
     assert {r["id"]: r["run_count"] for r in day_runs(env)} == {r["id"]: 1 for r in runs}
     assert snapshot(out) == before
 
@@ -248,8 +250,8 @@ def test_a_backfill_that_cannot_finish_a_day_fails_and_names_it_while_the_other_
     r = run_cli("backfill", DAYS[-1].isoformat(), empty.isoformat(), "--source", str(mirror), "--out", str(out),
                 env={"PREFECT_HOME": str(tmp_path / "home")})
     assert r.returncode == 1, r.stdout + r.stderr
-    assert f"1 of 2 day runs did not complete: LJ01D {bad} (Failed)" in r.stderr
-    assert f"LJ01D {DAYS[-1]}: 1 files, 60 clips written" in r.stdout
+    assert f"3 days: 1 complete, 1 failed, 1 no data; 50 clips published. Failed: LJ01D {bad}: 1 files" in r.stderr
+    assert f"LJ01D {DAYS[-1]}: 1 files, 50 clips written" in r.stdout  # `whaledr backfill`'s budget, as the UI's
     assert f"LJ01D {bad}: 1 files, 0 clips written" in r.stdout
     assert f"LJ01D {empty}: no files on the server, no day run" in r.stdout
 

@@ -36,7 +36,7 @@ def mirror(tmp_path_factory) -> Path:
 
 
 FOUND = ("fin", "blue", "humpback")
-"""The kinds the score finds most reliably (README, "Which clips reach volunteers": minke pulse trains
+"""The kinds the score finds most reliably (docs, "Which clips reach volunteers": minke pulse trains
 need 8-10 dB on a clean sea, a known limit of the score, not of the wiring tested here)."""
 
 
@@ -166,6 +166,35 @@ def test_after_a_top_day_all_stores_the_rest_from_the_manifest_without_losing_sc
     assert record["scores"] == first["scores"]
     assert NOT_STORED not in record["totals"]["skipped_by_reason"]
     assert len(appmanifest.day_ids(record)) == record["totals"]["clips"] == len(stored_clips(tmp_path))
+
+
+def test_the_overview_follows_the_published_set_whether_or_not_the_files_were_read(mirror, tmp_path):
+    """A rerun that read no file (a wider budget) redraws the strip, ticks and title over the stored
+    picture's body: the very picture a whole drawing gives. A body drawn from other windows is never kept."""
+    first = run_day(mirror, tmp_path, "top:5")
+    stored = daymanifest.overview(first, first["_columns"])
+    record = run_day(mirror, tmp_path, "all")
+    assert record["totals"]["published"] > 5
+    assert daymanifest.overview(record, {}) is None  # no column and no picture: nothing to draw from
+    redrawn = daymanifest.overview(record, {}, stored=stored)
+    assert redrawn is not None and redrawn != stored
+    assert redrawn == daymanifest.overview(record, first["_columns"])  # byte for byte
+    grown = {**record, "scores": {**record["scores"], "17000": 1.0}}  # a window with data the body lacks
+    assert daymanifest.overview(grown, {}, stored=stored) is None
+
+
+def test_each_budget_that_published_the_day_is_kept_in_its_manifest():
+    """The budgets list grows by the budgets that publish, in the order first used; an old record names its one."""
+    old = {"publish": {"budget": "top:20+random:5"}, "totals": {"published": 25}}
+    assert daymanifest.budgets(old) == ["top:20+random:5"]
+    assert daymanifest.budgets({"clips": [{"id": "a"}]}) == ["all"]  # made before budgets
+    assert daymanifest.budgets(None) == []
+    from whaledr_core.publish import widens
+
+    assert widens(parse_budget("top:20+random:5"), parse_budget("all"))
+    assert widens(parse_budget("top:20+random:5"), parse_budget("top:20+random:6"))
+    assert not widens(parse_budget("top:20+random:5"), parse_budget("top:10"))
+    assert not widens(parse_budget("all"), parse_budget("top:40+random:10"))
 
 
 def test_a_manifest_from_before_budgets_published_every_clip_it_lists():

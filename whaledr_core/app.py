@@ -59,7 +59,7 @@ LIVE = AppConfig()
 
 
 def cors_rules(origin: str = LIVE.origin) -> dict:
-    """The bucket's CORS configuration the app needs (S3 PutBucketCors; README "Feeding the whaledr app")."""
+    """The bucket's CORS configuration the app needs (S3 PutBucketCors; docs "Feeding the whaledr app")."""
     return {"CORSRules": [{"AllowedOrigins": [origin], "AllowedMethods": ["GET", "HEAD"],
                            "AllowedHeaders": ["*"], "MaxAgeSeconds": 3600}]}
 

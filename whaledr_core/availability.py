@@ -1,5 +1,5 @@
 """What the server holds for a range of days, from the day folders' listings alone: the data calendar
-that comes before a backfill (README, "A data calendar before a backfill").
+that comes before a backfill (docs, "A data calendar before a backfill").
 
 Coverage is 50-100 % a day (Navy-mandated gaps), whole months are missing on some nodes, and a year of
 one node is 3-6 TB: an operator sees which days exist, how big they are and which hours their files

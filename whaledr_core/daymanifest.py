@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import asdict
 from typing import Any
 
@@ -26,7 +26,7 @@ from .catalog import Hydrophone
 from .clips import ClipSettings, DayPlan, Skip, window_start
 from .fileclips import FileResult, FileStatus
 from .naming import day_manifest_key, day_prefix
-from .overview import overview_png
+from .overview import body_digest, overview_png, redraw, stamped_digest
 from .publish import ALL, PUBLISHED
 from .recurring import discount as _discount
 from .render import RenderSettings
@@ -59,8 +59,11 @@ def build(
     reasons: Mapping[int, str] | None = None,
     budget: str = ALL,
     store: str = "published",
+    earlier_budgets: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """`reasons`: why each window is or is not published (`rerun.choose_day`); None: every clip, `all`."""
+    """`reasons`: why each window is or is not published (`rerun.choose_day`); None: every clip, `all`.
+    `earlier_budgets`: the budgets that published the day's clips before (`budgets`), kept in the record
+    with this one when it publishes any."""
     results = sorted(results, key=lambda r: r.first_window)
     read = [r for r in results if r.repair is None]
     repairs = [r for r in results if r.repair is not None]
@@ -148,9 +151,24 @@ def build(
         "recurring": {str(k): names for k, names in _discount(
             {k: v for r in results for k, v in r.scores.items()}, {k: p for r in results for k, p in r.peaks.items()}
         )[1].items()},
-        "publish": {"budget": budget, "store": store},
+        "publish": {"budget": budget, "store": store,
+                    "budgets": _with(list(earlier_budgets), budget) if totals["published"] else list(earlier_budgets)},
         "published": {str(k): v for k, v in sorted(reasons.items())},
     }
+
+
+def budgets(m: dict[str, Any] | None) -> list[str]:
+    """Every budget that published clips of the day, in the order first used (a record made before the
+    list names its one budget; one made before budgets, `all`)."""
+    if not m:
+        return []
+    publish = m.get("publish", {})
+    published = m.get("totals", {}).get("published", len(m.get("clips", [])))
+    return list(publish.get("budgets", [publish.get("budget", ALL)] if published else []))
+
+
+def _with(items: list[str], item: str) -> list[str]:
+    return items if item in items else [*items, item]
 
 
 def _file_entry(r: FileResult, accounting: ownership.Accounting) -> dict[str, Any]:
@@ -293,13 +311,16 @@ def reusable(
 
 
 def summary_line(m: dict[str, Any], seconds: float | None = None) -> str:
+    """The day in one line: what the run's state message, the terminal and an alert say."""
     t = m["totals"]
     reasons = ", ".join(f"{v} {k}" for k, v in sorted(t["skipped_by_reason"].items())) or "none"
     took = f" in {seconds:.1f} s" if seconds is not None else ""
     state = "complete" if m["complete"] else f"INCOMPLETE ({t['files_failed']} files failed)"
+    published = f"{t['published']} published ({m.get('publish', {}).get('budget', ALL)}), " if "published" in t else ""
     return (
         f"{m['hydrophone']['node']} {m['date']}: {t['files_listed']} files, {t['clips_written']} clips written, "
-        f"{t['clips_present']} already present, {t['skipped_windows']} windows skipped ({reasons}){took}; {state}"
+        f"{t['clips_present']} already present, {published}{t['skipped_windows']} windows skipped ({reasons})"
+        f"{took}; {state}"
     )
 
 
@@ -318,20 +339,27 @@ def published_windows(m: dict[str, Any]) -> set[int]:
             for c in m.get("clips", [])}
 
 
-def overview(m: dict[str, Any], columns: Mapping[int, Any], partial: bool = False) -> bytes | None:
+def overview(m: dict[str, Any], columns: Mapping[int, Any], partial: bool = False,
+             stored: bytes | None = None) -> bytes | None:
     """The day overview PNG of a day manifest and the windows' columns (`overview.window_column`).
 
-    None when there is no column, or (unless `partial`) when some scored window has none (its file
-    was reused from an earlier run and not read again): a partial picture would show data as gaps.
-    `whaledr overview` remakes it from the files.
+    Drawn whole when every window with data has its column (or with `partial`, from the columns there
+    are: `whaledr overview`, where a file that cannot be read again stays blank). A run that read only
+    some files has the columns of those: then the `stored` picture's body is kept and its score strip,
+    ticks and title drawn again, when that body was drawn from the very windows the manifest has data
+    for (a larger budget over a finished day; a lost clip made again). Else None: the caller reads the
+    other files' columns again, so that the picture never shows data as gaps, nor old ticks.
     """
     known = scores(m)
-    if not columns or (set(known) - set(columns) and not partial):
-        return None
     render, clips = m["settings"]["render"], m["settings"]["clips"]
-    columns = {k: np.asarray(c, np.float32) for k, c in columns.items()}  # kept as float16; powers overflow it
-    return overview_png(columns, known, published_windows(m),
-                        windows_per_day=m["totals"]["day_seconds"] // clips["clip_seconds"],
-                        fmin=render["fmin"], fmax=render["fmax"],
-                        title=f"{m['hydrophone']['node']} {m['date']}: {m['totals']['published']} published "
-                              f"({m.get('publish', {}).get('budget', ALL)})")
+    settings = {"clips": clips, "render": render}
+    drawing = dict(windows_per_day=m["totals"]["day_seconds"] // clips["clip_seconds"], fmin=render["fmin"],
+                   fmax=render["fmax"], title=f"{m['hydrophone']['node']} {m['date']}: {m['totals']['published']} "
+                   f"published ({m.get('publish', {}).get('budget', ALL)})")
+    if columns and (partial or not set(known) - set(columns)):
+        columns = {k: np.asarray(c, np.float32) for k, c in columns.items()}  # kept as float16; powers overflow it
+        digest = body_digest(set(known) & set(columns), settings)  # a partial body is never taken for a whole one
+        return overview_png(columns, known, published_windows(m), digest=digest, **drawing)
+    if stored is not None and stamped_digest(stored) == body_digest(known, settings):
+        return redraw(stored, known, published_windows(m), **drawing)
+    return None

@@ -10,12 +10,15 @@ rather than a matplotlib figure.
 
 from __future__ import annotations
 
+import hashlib
 import io
-from collections.abc import Mapping, Set
+import json
+from collections.abc import Iterable, Mapping, Set
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from .render import CMAP_LEVELS, palette
 
@@ -58,6 +61,23 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=11)  # a TrueType face: the bitmap one draws "06h" like "08h"
 
 
+LEFT, RIGHT, TOP, SCORE_H, GAP, BOTTOM = 60, 12, 24, 40, 6, 26
+"""The picture's layout in pixels: the title above, the score strip, a gap that holds the published
+ticks, the body (one pixel column per `width`-th of the day), the hour labels below."""
+
+STAMP = "whaledr-overview"
+"""The PNG text chunk that says what the picture's body was drawn from (`body_digest`): a later run
+that reads no file may redraw the strip, the ticks and the title over that body (`redraw`)."""
+LAYOUT = 1
+
+
+def body_digest(windows: Iterable[int], settings: object = None) -> str:
+    """What a body is drawn from, in a few bytes: the windows with data (and the settings that made
+    their columns). Two bodies with one digest are the same picture."""
+    text = f"{LAYOUT}|{json.dumps(settings, sort_keys=True, default=str)}|" + ",".join(map(str, sorted(windows)))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
 def overview_png(
     columns: Mapping[int, np.ndarray],
     scores: Mapping[int, float],
@@ -70,22 +90,20 @@ def overview_png(
     log_frequency: bool = False,
     width: int = 1440,
     cmap: str = "bone",
+    digest: str = "",
 ) -> bytes:
     """The day's overview PNG from per-window columns (see `window_column`), scores and published windows.
 
     Columns are resampled to `width` pixels (each pixel the mean of its windows with data); a pixel
     with no data stays blank. The colour range comes from the day's own percentiles 5 and 99.5.
+    `digest` (`body_digest`) is stamped in the PNG for `redraw`.
     """
     if not columns:
         raise ValueError("no window has data: nothing to draw")
     rows = len(next(iter(columns.values())))
     if any(len(c) != rows for c in columns.values()):
         raise ValueError("columns differ in length: made with different settings")
-    left, right, top, score_h, gap, bottom = 60, 12, 24, 40, 6, 26
-    H = top + score_h + gap + rows + bottom
-    W = left + width + right
-    px = np.minimum(np.arange(windows_per_day) * width // windows_per_day, width - 1)
-
+    px = _pixels(windows_per_day, width)
     power = np.zeros((rows, width))
     count = np.zeros(width)
     for k, col in columns.items():
@@ -99,10 +117,75 @@ def overview_png(
     db -= np.nanmedian(db, axis=1, keepdims=True)
     lo, hi = -2.0, 20.0
     levels = np.clip((db - lo) * ((CMAP_LEVELS - 1) / (hi - lo)), 0, CMAP_LEVELS - 1)
-    img = np.full((H, W), BLANK, dtype=np.uint8)
-    y0 = top + score_h + gap
     body = np.where(np.isnan(levels), BLANK, levels).astype(np.uint8)
-    img[y0 : y0 + rows, left : left + width] = body
+    return _compose(body, scores, published, windows_per_day=windows_per_day, fmin=fmin, fmax=fmax, title=title,
+                    log_frequency=log_frequency, cmap=cmap, digest=digest)
+
+
+def stamped_digest(png: bytes) -> str | None:
+    """The body digest a picture made here carries; None for any other picture (or one made before stamps)."""
+    try:
+        with Image.open(io.BytesIO(png)) as img:
+            stamp = json.loads(img.info.get(STAMP, "null")) if img.format == "PNG" else None
+    except (OSError, ValueError):
+        return None
+    return stamp.get("digest") if isinstance(stamp, dict) and stamp.get("layout") == LAYOUT else None
+
+
+def redraw(
+    png: bytes,
+    scores: Mapping[int, float],
+    published: Set[int],
+    *,
+    windows_per_day: int,
+    fmin: float = 0.0,
+    fmax: float = 4000.0,
+    title: str = "",
+    log_frequency: bool = False,
+    cmap: str = "bone",
+) -> bytes:
+    """The picture `png` (made by `overview_png`) with its score strip, published ticks and title drawn
+    again from `scores` and `published`, its body kept: what a run that reads no file can redraw
+    (a larger budget over a finished day). Drawn whole from the same body, it is the same picture."""
+    digest = stamped_digest(png)
+    if digest is None:
+        raise ValueError("not a stamped whaledr overview: its body cannot be reused")
+    with Image.open(io.BytesIO(png)) as img:
+        pixels = np.asarray(img)
+    rows = pixels.shape[0] - TOP - SCORE_H - GAP - BOTTOM
+    y0 = TOP + SCORE_H + GAP
+    body = pixels[y0 : y0 + rows, LEFT : pixels.shape[1] - RIGHT]
+    return _compose(body, scores, published, windows_per_day=windows_per_day, fmin=fmin, fmax=fmax, title=title,
+                    log_frequency=log_frequency, cmap=cmap, digest=digest)
+
+
+def _pixels(windows_per_day: int, width: int) -> np.ndarray:
+    """Each window's pixel column."""
+    return np.minimum(np.arange(windows_per_day) * width // windows_per_day, width - 1)
+
+
+def _compose(
+    body: np.ndarray,
+    scores: Mapping[int, float],
+    published: Set[int],
+    *,
+    windows_per_day: int,
+    fmin: float,
+    fmax: float,
+    title: str,
+    log_frequency: bool,
+    cmap: str,
+    digest: str,
+) -> bytes:
+    """The whole picture around a body of palette indices (rows x width): everything but the body is
+    drawn from the scores and published windows, so that `redraw` can draw it again over a kept body."""
+    rows, width = body.shape
+    H = TOP + SCORE_H + GAP + rows + BOTTOM
+    W = LEFT + width + RIGHT
+    px = _pixels(windows_per_day, width)
+    img = np.full((H, W), BLANK, dtype=np.uint8)
+    y0 = TOP + SCORE_H + GAP
+    img[y0 : y0 + rows, LEFT : LEFT + width] = body
 
     # score strip: each pixel's best score as a bar from the strip's floor
     best = np.full(width, -np.inf)
@@ -112,12 +195,12 @@ def overview_png(
     if has.any():
         s_lo, s_hi = float(np.min(best[has])), float(np.max(best[has]))
         h = np.zeros(width, dtype=int)
-        h[has] = 1 + np.round((best[has] - s_lo) / max(s_hi - s_lo, 1e-9) * (score_h - 1)).astype(int)
+        h[has] = 1 + np.round((best[has] - s_lo) / max(s_hi - s_lo, 1e-9) * (SCORE_H - 1)).astype(int)
         for i in np.flatnonzero(has):
-            img[top + score_h - h[i] : top + score_h, left + i] = CMAP_LEVELS // 2
-    # published: a tick in the gap between the strip and the spectrogram, and a dot on the strip's top
+            img[TOP + SCORE_H - h[i] : TOP + SCORE_H, LEFT + i] = CMAP_LEVELS // 2
+    # published: a tick in the gap between the strip and the body (never over the body, which `redraw` keeps)
     for k in published:
-        img[top + score_h : y0 + 3, left + px[k]] = MARK
+        img[TOP + SCORE_H : y0, LEFT + px[k]] = MARK
 
     out = Image.fromarray(img, mode="P")
     colours = bytearray(palette(cmap))
@@ -126,7 +209,7 @@ def overview_png(
     draw = ImageDraw.Draw(out)
     font = _font()
     for hour in range(0, 25, 3):
-        x = left + min(hour * width // 24, width - 1)
+        x = LEFT + min(hour * width // 24, width - 1)
         draw.line([(x, y0 + rows), (x, y0 + rows + 4)], fill=INK)
         draw.text((x - 8, y0 + rows + 7), f"{hour:02d}h", fill=INK, font=font)
     for f in ([fmin, fmax / 4, fmax / 2, 3 * fmax / 4, fmax] if not log_frequency else
@@ -136,11 +219,13 @@ def overview_png(
         else:
             frac = (f - fmin) / (fmax - fmin)
         y = y0 + rows - 1 - int(round(frac * (rows - 1)))
-        draw.line([(left - 4, y), (left - 1, y)], fill=INK)
+        draw.line([(LEFT - 4, y), (LEFT - 1, y)], fill=INK)
         draw.text((4, y - 5), f"{f / 1000:g}k" if f >= 1000 else f"{f:g}", fill=INK, font=font)
-    draw.text((4, top + score_h // 2 - 5), "score", fill=INK, font=font)
-    draw.text((left, 6), title + f"   ({len(published)} published of {len(scores)} windows with data)",
+    draw.text((4, TOP + SCORE_H // 2 - 5), "score", fill=INK, font=font)
+    draw.text((LEFT, 6), title + f"   ({len(published)} published of {len(scores)} windows with data)",
               fill=INK, font=font)
+    info = PngInfo()
+    info.add_text(STAMP, json.dumps({"layout": LAYOUT, "digest": digest}))
     buf = io.BytesIO()
-    out.save(buf, format="PNG", optimize=False, compress_level=6)
+    out.save(buf, format="PNG", optimize=False, compress_level=6, pnginfo=info)
     return buf.getvalue()

@@ -67,6 +67,17 @@ def parse_budget(text: str) -> Budget:
     return Budget(int(m.group(1)), int(m.group(2) or 0))
 
 
+def widens(before: Budget, now: Budget) -> bool:
+    """Whether `now` may publish windows of a day that `before` did not: `all` after a top budget, a
+    larger top or a larger draw. With the day's scores fixed, a budget that does not widen adds nothing."""
+    if before.is_all:
+        return False
+    if now.is_all:
+        return True
+    assert before.top is not None and now.top is not None
+    return now.top > before.top or now.random > before.random
+
+
 def draw_rank(node: str, day: dt.date, window: int) -> int:
     """A window's place in the day's random draw: fixed by hydrophone, day and window alone."""
     digest = hashlib.blake2b(f"{node}|{day.isoformat()}|{window}".encode(), digest_size=8).digest()

@@ -66,7 +66,7 @@ AXES_FONT_PT = 12
 DB_POLICIES = ("percentile", "fixed", "floor")
 """How dB become colours: the clip's own percentiles db_low..db_high (the default, what volunteers
 were trained on), fixed dB db_low..db_high, or "floor": dB over the file's per-frequency noise floor
-on a fixed range (`score.floor_levels`; the `--contrast floor` of README "Which clips reach volunteers")."""
+on a fixed range (`score.floor_levels`; the `--contrast floor` of docs "Which clips reach volunteers")."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ PRESETS: dict[str, dict[str, float | int | str]] = {
 setting given besides a preset wins over it. The one source of these values (the CLI's `--preset`, the
 deployments' `rendering.preset`, bench/real.py's `--preset` and docs/gallery.py read them here).
 
-`low`, for hydrophones where blue and fin whales call (README, "Low-frequency calls"): 10-500 Hz with nfft 16384 (3.9 Hz
+`low`, for hydrophones where blue and fin whales call (docs, "Low-frequency calls"): 10-500 Hz with nfft 16384 (3.9 Hz
 rows of 256 ms, 87.5 % overlap: a 32 ms hop), so that fin whale 20 Hz pulses (15-30 Hz: 4 rows, ~14 pixels of
 the 446-pixel plot), blue whale B calls (16-50 Hz with their harmonics, ~9 rows) and A calls (80-90 Hz) get
 rows of their own above 0 Hz instead of the 10-pixel strip of the default 0-4 kHz image, and right whale

@@ -28,7 +28,7 @@ def synth(
     addendum: Annotated[bool, typer.Option(help="Put the last file in the day's addendum/ folder.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     era: Annotated[str, typer.Option(
-        help="Names, folders and traces of the server in 2015, 2019, 2023 or 2025 (README, \"Data from every "
+        help="Names, folders and traces of the server in 2015, 2019, 2023 or 2025 (docs, \"Data from every "
              "era\").")] = DEFAULT_ERA,
     events: Annotated[float | None, typer.Option(
         help="Instead of the demo's signal: sea noise with whale calls at this SNR in dB over the floor, and "

@@ -13,8 +13,9 @@ import typer
 
 from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION
 
+from ..params import SAFE_BUDGET
 from . import options as o
-from .local import ProgressBar, checked_source, hydrophone_nodes, open_blocks, quiet, where_to
+from .local import ProgressBar, checked_source, hydrophone_nodes, open_blocks, quiet, warnings_shown, where_to
 
 
 def backfill(
@@ -31,24 +32,23 @@ def backfill(
         help="Run each day as a flow run of this deployment (e.g. whaledr-day/day), spread over its pool's "
              "workers, instead of here.")] = None,
     concurrency: Annotated[int, typer.Option(help="Day runs in flight at once, with --deployment.")] = 4,
-    publish: o.Publish = o.DEFAULT_PUBLISH,
+    publish: o.Publish = o.MANY_DAYS_PUBLISH,
     store: o.Store = o.DEFAULT_STORE,
     dask_address: o.DaskAddress = None,
-    max_days: Annotated[int, typer.Option(
-        help=f"Longer ranges need --yes. [default: {MAX_DAYS_WITHOUT_CONFIRMATION}]")] = 0,
+    max_days: Annotated[int, typer.Option(min=1, help="Longer ranges need --yes.")] = MAX_DAYS_WITHOUT_CONFIRMATION,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm a range longer than --max-days.")] = False,
     verbose: o.Verbose = False,
 ) -> None:
     """Process every day from START to END for each hydrophone: here, one day after another, or with
     --deployment as flow runs that a work pool's workers share."""
     from whaledr_core import daymanifest
-    from whaledr_core.days import MAX_DAYS_WITHOUT_CONFIRMATION, DayRangeError, day_range, too_long
+    from whaledr_core.days import DayRangeError, day_range, too_long
 
     from ..params import Selection
 
     first, last = o.parse_date(start), o.parse_date(end)
     nodes = hydrophone_nodes(hydrophone)
-    limit = max_days or MAX_DAYS_WITHOUT_CONFIRMATION
+    limit = max_days
     try:
         days = day_range(first, last, None)
         if len(days) > limit and not yes and not (
@@ -74,11 +74,11 @@ def backfill(
         sink = open_blocks(output, app_group)
         if deployment:
             _check_deployment(deployment)
-        with ProgressBar() as listener, listening(listener):
+        with ProgressBar() as listener, listening(listener), warnings_shown(verbose):
             state = backfill_flow(start=first, end=last, hydrophones=nodes, overwrite=overwrite, source=source,
-                                  output=output, app=app_group, selection=selection, dask_address=dask_address,
-                                  deployment=deployment,
-                                  concurrency=concurrency, max_days=len(days), return_state=True)
+                                  output=output, app=app_group, selection=selection, dask_address=dask_address or "",
+                                  deployment=deployment or "", concurrency=concurrency, max_days=len(days),
+                                  return_state=True)
         skipped = _no_data(state)
         for day in days:
             for node in nodes:
@@ -88,8 +88,7 @@ def backfill(
                            else f"{node} {day}: no day manifest")
     if not state.is_completed():
         o.fail(str(state.message), 1)
-    typer.echo(f"{len(days) * len(nodes) - len(skipped)} day runs completed"
-               + (f"; {len(skipped)} days list no files and were not run" if skipped else ""))
+    typer.echo(str(state.message))
 
 
 def _no_data(state: Any) -> set[tuple[str, str]]:
@@ -133,7 +132,8 @@ def serve(
     firebase_block: o.FirebaseBlock = None,
     app: o.AppBlock = None,
     source: o.Source = None,
-    publish: Annotated[str | None, typer.Option(help=o.PUBLISH_HELP + " [default: prefect.yaml's]")] = None,
+    publish: Annotated[str | None, typer.Option(
+        help=o.PUBLISH_HELP + f" [default: prefect.yaml's, {SAFE_BUDGET}]")] = None,
     store: Annotated[str | None, typer.Option(help=o.STORE_HELP + " [default: prefect.yaml's]")] = None,
     port: Annotated[int, typer.Option(
         help="Port of the Prefect server and UI started when PREFECT_API_URL is not set.")] = 4200,

@@ -3,9 +3,12 @@ progress bar fed by the flow in this process, and one summary line at the end.""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import typer
@@ -22,6 +25,27 @@ def quiet(verbose: bool) -> None:
     if not verbose:
         # our progress bar and summary speak for the run; -v shows Prefect's lines and tracebacks
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+class _Warnings(logging.Handler):
+    """The flows' own warnings (a budget that widens a day, say) on stderr while the console is quiet:
+    WARNING exactly, so that failures keep their one-line summary and tracebacks stay behind -v."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            typer.secho(f"whaledr: warning: {record.getMessage()}", fg="yellow", err=True)
+
+
+@contextlib.contextmanager
+def warnings_shown(verbose: bool) -> Iterator[None]:
+    """Show the run's warnings for the `with` block (Prefect's console shows them itself with -v)."""
+    handler, logger = _Warnings(logging.WARNING), logging.getLogger("prefect.flow_runs")
+    if not verbose:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def hydrophone_nodes(codes: list[str] | None) -> list[str]:
@@ -91,10 +115,10 @@ def run_day(day: dt.date, node: str, source: str, output: Output, app: App, down
         from ..progress import listening
 
         sink = open_blocks(output, app, rendering)
-        with ProgressBar() as listener, listening(listener):
+        with ProgressBar() as listener, listening(listener), warnings_shown(verbose):
             state = day_flow(day=day, hydrophone=node, source=source, output=output, app=app, downloads=downloads,
                              rendering=rendering, selection=selection, overwrite=overwrite,
-                             dask_address=dask_address, workers=workers, return_state=True)
+                             dask_address=dask_address or "", workers=workers or 0, return_state=True)
         record = daymanifest.read(sink, node, day)
     seconds = time.perf_counter() - started
     if state.is_completed() and record:
@@ -141,7 +165,7 @@ class ProgressBar:
         elif self.task is not None:
             rate = event.clips / max(time.perf_counter() - self.t0, 1e-6)
             self.progress.update(self.task, completed=event.done, total=event.total, clips=event.clips,
-                                 rate=f"{rate:.0f}")
+                                 rate=f"{rate:.0f}")  # a top budget's second pass adds files to the total
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()

@@ -1,5 +1,5 @@
 """`whaledr alerts` (a notification when a run fails) and `whaledr download-limit` (the bound on downloads
-from the OOI server): what a Prefect server running for years is set up with, once (README, "Run it every
+from the OOI server): what a Prefect server running for years is set up with, once (docs, "Run it every
 day"). Both act on the server PREFECT_API_URL names; without it, on the local database that `whaledr
 serve` uses."""
 

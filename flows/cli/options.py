@@ -16,7 +16,7 @@ from whaledr_core.catalog import DEFAULT_HYDROPHONES
 from whaledr_core.render import PRESETS
 from whaledr_core.sinks import DEFAULT_UPLOAD_CONCURRENCY
 
-from ..params import Selection
+from ..params import SAFE_BUDGET, Selection
 
 HYDROPHONE_HELP = "Node (LJ01D), reference designator or instrument code of a broadband hydrophone."
 
@@ -42,13 +42,13 @@ DaskAddress = Annotated[str | None, typer.Option(
     help="Process files on this running Dask cluster (tcp://host:8786) instead of local processes; "
          "its workers need whaledr installed and PREFECT_API_URL set.")]
 _SELECTION = Selection.model_fields
-PUBLISH_HELP = f"{_SELECTION['publish'].description} README, \"Which clips reach volunteers\"."
+PUBLISH_HELP = f"{_SELECTION['publish'].description} docs, \"Which clips reach volunteers\"."
 STORE_HELP = str(_SELECTION["store"].description)
 Publish = Annotated[str, typer.Option(help=PUBLISH_HELP)]
 Store = Annotated[str, typer.Option(help=STORE_HELP)]
 Preset = Annotated[str, typer.Option(
     help=f"How clips look to start from: {' or '.join(PRESETS)}; low shows 10-500 Hz with 3.9 Hz rows and contrast "
-         "over the floor, so that fin and blue whale calls can be seen (README, \"Low-frequency calls\"). "
+         "over the floor, so that fin and blue whale calls can be seen (docs, \"Low-frequency calls\"). "
          "--nfft, --overlap, --band and --contrast given besides it win.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own log lines.")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes. [default: CPU count]")]
@@ -56,6 +56,9 @@ Cache = Annotated[Path | None, typer.Option(help="Download cache. [default: ~/.c
 
 DEFAULT_OUT = Path("whaledr-out")
 DEFAULT_PUBLISH, DEFAULT_STORE = Selection().publish, Selection().store
+MANY_DAYS_PUBLISH = SAFE_BUDGET
+"""`whaledr backfill`'s budget, the backfill deployment's: the terminal and the UI ask the same of each day
+and share its day runs. `whaledr run` (one day, by hand) keeps `all`."""
 DEFAULT_UPLOADS = DEFAULT_UPLOAD_CONCURRENCY
 
 
