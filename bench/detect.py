@@ -10,7 +10,8 @@ own levels: ship tones lasting minutes, 60 Hz hum for a whole file, broadband cl
 floor, and (issue 20, shaped from the real recordings of ../shared/realdata) minutes of knocks, airgun
 pulses, sonar pings, rain and snapping shrimp. Everything is made in memory, file by file, as the
 pipeline sees it: a per-file floor, then a spectrogram and the detectors per 5 s window, then the
-file's calibration (`score.file_scores`). `--kinds classic` keeps the first version's mix (four calls;
+file's calibration (`score.file_scores`), and last the day's look at what recurs at a machine's fixed period
+(`recurring.discount`, as the day's choice ranks). `--kinds classic` keeps the first version's mix (four calls;
 ship, hum, clicks, floor) for comparison.
 
 A call's SNR is measured (`events.add`) against the floor as it is where the call lies: the sea with its
@@ -41,8 +42,9 @@ import time
 import numpy as np
 
 from whaledr_core import events as ev
+from whaledr_core.recurring import discount
 from whaledr_core.render import RenderSettings, spectrogram_db
-from whaledr_core.score import clip_responses, file_floor, file_scores
+from whaledr_core.score import Peaks, clip_peaks, file_floor, file_peaks, file_scores
 
 RATE = 64_000
 CLIP = 5
@@ -61,23 +63,27 @@ def day_events(files: int, seed: int, snr: float, kinds: str = "all") -> list[ev
     return ev.scatter(files * FILE, counts, snr, rng, CLIP)
 
 
-def score_file(samples: np.ndarray, t0: int, rs: RenderSettings, out: dict[int, float]) -> tuple[float, float]:
-    """Scores of a file's windows into `out`, as `fileclips.process_file` makes them: the floor, each window's
-    detectors, the file's calibration. Returns the seconds spent on the floor and on the scores."""
+def score_file(samples: np.ndarray, t0: int, rs: RenderSettings, out: dict[int, float],
+               peaks: dict[int, Peaks]) -> tuple[float, float]:
+    """Scores of a file's windows into `out` and their peaks into `peaks`, as `fileclips.process_file` makes
+    them: the floor, each window's detectors, the file's calibration. Returns the seconds spent on the floor
+    and on the scores."""
     t = time.perf_counter()
     floor = file_floor([(t0 * RATE, samples)], rs, RATE)
     floor_s = time.perf_counter() - t
     score_s = 0.0
-    responses = {}
+    responses, seconds = {}, {}
     for j in range(FILE // CLIP):
         k = (t0 // CLIP) + j
         db = spectrogram_db(samples[j * CLIP * RATE : (j + 1) * CLIP * RATE], rs, RATE)
         f = floor.at((k + 0.5) * CLIP)
         t = time.perf_counter()
-        responses[k] = clip_responses(db, f, rs, RATE)
+        responses[k], seconds[k] = clip_peaks(db, f, rs, RATE)
+        seconds[k] += k * CLIP
         score_s += time.perf_counter() - t
     t = time.perf_counter()
     out.update(file_scores(responses))
+    peaks.update(file_peaks(responses, seconds))
     score_s += time.perf_counter() - t
     return floor_s, score_s
 
@@ -119,6 +125,8 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: s
     events = day_events(files, seed, snr, kinds)
     scores: dict[int, float] = {}
     control: dict[int, float] = {}
+    peaks: dict[int, Peaks] = {}
+    control_peaks: dict[int, Peaks] = {}
     score_s = floor_s = 0.0
     for i in range(files):
         t0 = i * FILE
@@ -143,15 +151,19 @@ def run_level(files: int, seed: int, snr: float, rs: RenderSettings, snr_over: s
                 ev.add(x, t0, e, rs, RATE)
         calls_part = x - base
         del x, base
-        score_file(counts(sea + calls_part), t0, rs, control)  # the control: no tones, no clicks
+        score_file(counts(sea + calls_part), t0, rs, control, control_peaks)  # the control: no tones, no clicks
         x = sea + tones + calls_part
         del sea, tones, calls_part
         for e in mine:  # transients over it all: a call's SNR is over the sea and its lasting tones, not these
             if e.kind in ev.TRANSIENT:
                 ev.add(x, t0, e, rs, RATE)
-        f_s, s_s = score_file(counts(x), t0, rs, scores)
+        f_s, s_s = score_file(counts(x), t0, rs, scores, peaks)
         floor_s += f_s
         score_s += s_s
+    t = time.perf_counter()  # the day's look at what recurs, as the day's choice makes it (`rerun.choose_day`)
+    scores, _ = discount(scores, peaks)
+    control, _ = discount(control, control_peaks)
+    score_s += time.perf_counter() - t
     calls = [e for e in events if e.is_call]
     call_windows = {k for e in calls for k in e.windows(CLIP, 0.5)}
     any_call = {k for e in calls for k in e.windows(CLIP, 0.05)}

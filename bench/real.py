@@ -78,10 +78,11 @@ from pathlib import Path
 import numpy as np
 
 from whaledr_core import events as ev
-from whaledr_core import listing
+from whaledr_core import listing, recurring
 from whaledr_core.clips import ClipSettings, plan_day
 from whaledr_core.fileclips import process_file
 from whaledr_core.render import RenderSettings
+from whaledr_core.score import Peaks
 from whaledr_core.sinks import LocalSink
 
 RATE = 64_000
@@ -229,6 +230,16 @@ every few seconds, the 7 s tone near 70 Hz every 3 minutes (each after a streak)
 pulses every 7-15 s."""
 UNSURE = ((12.6, 13.3), (302.6, 303.5), (565.2, 565.8), (608.3, 608.9), (790.8, 791.5))
 """Faint or odd rising sounds we could not call upcalls: their windows are left out of the right day's ranking."""
+PINGS = (155.109, 335.291, 515.513, 695.786, 875.98)
+"""A pinger's chirps (380 -> 680 Hz in ~0.8 s) in NOPP6_EST_20090329_121500, seconds into the recording: the peaks
+of a matched filter (a Hann-windowed linear chirp, on the recording band-passed to 350-720 Hz) over 8 times its
+median, at least 20 s apart. One every 180.2 s; a tone of a few seconds near 70 Hz follows each."""
+TAIL_SECONDS = 2.5
+"""An upcall's mark ends where its rise does; a tail (NOPP6 at 503.7 s: a faint flat part to ~507 s) or an echo can
+follow for a second or two: the windows it reaches are not copied into the half without right whales."""
+HALF_SECONDS = 450.0
+"""The right day's figures are also given for each half of the recording's time: the first half (0-450 s) was
+looked at while tuning the day-wide look for recurring sounds (`whaledr_core.recurring`), the second was not."""
 KNOCKS_FIN = "sanctsound/SanctSound_CI05_04_finwhale_20191228T134133Z"
 KNOCKS_BLUE = "sanctsound/SanctSound_CI05_03_bluewhale_20190926T230959Z"
 
@@ -421,13 +432,15 @@ def band_energy(data: np.ndarray, bands: dict[str, tuple[float, float]]) -> dict
 
 def run_day(paths: Sequence[Path], rs: RenderSettings, cs: ClipSettings) -> tuple[dict[int, float], float]:
     """Each file through `process_file` as a worker's first pass of a top budget: every window scored, none
-    stored. Returns window -> score, and the seconds the score took (floor, scores, calibration)."""
+    stored; then the day's look at what recurs (`recurring.discount`), as `rerun.choose_day` ranks a day.
+    Returns window -> score, and the seconds the score took (floor, scores, calibration, the day's look)."""
     raw = []
     for p in paths:
         codes, start = listing.parse_name(p.name)
         raw.append(listing.RawFile(str(p), p.name, start, p.stat().st_size, True, codes))
     plan = plan_day(DAY, raw, cs)
     scores: dict[int, float] = {}
+    peaks: dict[int, Peaks] = {}
     spent = 0.0
     with tempfile.TemporaryDirectory() as out:
         sink = LocalSink(out)
@@ -436,8 +449,11 @@ def run_day(paths: Sequence[Path], rs: RenderSettings, cs: ClipSettings) -> tupl
             if r.error:
                 raise SystemExit(f"{unit.file.name}: {r.error}")
             scores.update(r.scores)
+            peaks.update(r.peaks)
             spent += r.seconds.get("score", 0.0)
-    return scores, spent
+    t = time.perf_counter()
+    scores, _ = recurring.discount(scores, peaks)
+    return scores, spent + time.perf_counter() - t
 
 
 # --- figures ----------------------------------------------------------------------------------------------
@@ -514,24 +530,31 @@ def call_windows(spans: Iterable[tuple[float, float]]) -> set[int]:
 
 def right_day(root: Path, seed: int) -> tuple[list[np.ndarray], set[int], set[int]]:
     """The 15-minute right whale recording as three 5-minute files (upsampled as it is: nothing above 1 kHz),
-    then three files of the same sea without right whales: its windows that hold no part of a marked or unsure
-    upcall, in a fixed random order (each window's ends tapered over 10 ms, so that no join steps); the
-    windows holding a marked upcall; and the windows left out (unsure)."""
+    then three files of the same sea without right whales: the recording again, each window that holds part of
+    a marked or unsure upcall replaced by one of its windows that holds none, drawn in a fixed random order
+    from those with no ping (`PINGS`) in them or in the window after (each replacement's ends tapered over
+    10 ms, so that no join steps); the windows holding a marked upcall; and the windows left out (unsure).
+
+    The same sea keeps its time: the pinger still pings every 180.2 s where the recording has no upcall, as it
+    would in a recording without right whales. (Until SCORE_VERSION 4 the free half was the free windows
+    shuffled with repeats, which copied four pings to random times and twice each, as no sea does.)"""
     x, _ = load(root, RIGHT_DAY)
     x *= 1e4 / np.std(x)
     W = CLIP * RATE
     n = len(x) // W
     calls = call_windows(UPCALLS)
-    touched = {k for a, b in UPCALLS + UNSURE for k in range(int(a // CLIP), int(b // CLIP) + 1)}
-    free = [k for k in range(n) if k not in touched]
-    order = np.random.default_rng([seed, 6]).choice(free, size=n, replace=len(free) < n)
+    touched = {k for a, b in UPCALLS + UNSURE for k in range(int(a // CLIP), int((b + TAIL_SECONDS) // CLIP) + 1)}
+    pinged = {k + d for p in PINGS for k in (int(p // CLIP),) for d in (0, 1)}
+    free = [k for k in range(n) if k not in touched | pinged]
+    order = iter(np.random.default_rng([seed, 6]).permutation(free))
     ramp = np.sin(np.linspace(0, np.pi / 2, RATE // 100)) ** 2
-    pieces = []
-    for k in order:
-        w = x[k * W : (k + 1) * W].copy()
-        w[: len(ramp)] *= ramp
-        w[-len(ramp) :] *= ramp[::-1]
-        pieces.append(w)
+    pieces = [x[k * W : (k + 1) * W].copy() if k not in touched else x[int(next(order)) * W :][:W].copy()
+              for k in range(n)]
+    for k in range(n):  # both sides of every join with a replaced window
+        if k in touched or k - 1 in touched:
+            pieces[k][: len(ramp)] *= ramp
+        if k in touched or k + 1 in touched:
+            pieces[k][-len(ramp) :] *= ramp[::-1]
     y = np.concatenate([x[: n * W], *pieces])
     files = [np.clip(np.round(y[i * FILE * RATE : (i + 1) * FILE * RATE]), -(2**31), 2**31 - 1).astype(np.int32)
              for i in range(len(y) // (FILE * RATE))]
@@ -680,7 +703,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def right_whale_figures(root: Path, work: Path, seed: int, rs: RenderSettings, cs: ClipSettings) -> dict:
     """Recall@K of the marked upcalls' windows on the right whale day (K their number), and the share of the
-    top K from its half without right whales; score and band energy."""
+    top K from its half without right whales; score and band energy. The same for each half of the recording's
+    time (`HALF_SECONDS`): "tuned" its first half and the first half of the copy without right whales, "held_out"
+    the second halves."""
     right_files, right_calls, unsure = right_day(root, seed)
     right_paths = write_files(work / "right-day", right_files)
     rscores, _ = run_day(right_paths, rs, cs)
@@ -689,13 +714,17 @@ def right_whale_figures(root: Path, work: Path, seed: int, rs: RenderSettings, c
         for k, vals in band_energy(data, BANDS).items():
             rbands[k].update({i * FILE // CLIP + j: v for j, v in enumerate(vals)})
     half = len(right_files) // 2 * FILE // CLIP
+    first = int(HALF_SECONDS // CLIP)
     out = {}
     for det, s in {"score": rscores, **rbands}.items():
         s = {k: v for k, v in s.items() if k not in unsure}
-        r = recall_at_k(s, right_calls)
-        top = sorted(s, key=lambda k: (-s[k], k))[: r["k"]]
-        r["no_right_whale_share"] = round(sum(k >= half for k in top) / max(r["k"], 1), 3)
-        out[det] = r
+        for part, keep in (("all", lambda k: True), ("tuned", lambda k: k % half < first),
+                           ("held_out", lambda k: k % half >= first)):
+            these = {k: v for k, v in s.items() if keep(k)}
+            r = recall_at_k(these, right_calls)
+            top = sorted(these, key=lambda k: (-these[k], k))[: r["k"]]
+            r["no_right_whale_share"] = round(sum(k >= half for k in top) / max(r["k"], 1), 3)
+            out[det if part == "all" else f"{det}_{part}"] = r
     return out
 
 

@@ -237,11 +237,15 @@ def test_every_window_with_data_gets_a_score_in_the_file_result_and_the_day_mani
                        clip_settings=cs, render_settings=RS, timings={})
     assert daymanifest.scores(daymanifest.loads(daymanifest.dumps(m))) == r.scores
     assert "scores" not in m["files"][0]
+    # the fin call's detectors stand out, with when: the day's look at what recurs reads them from the manifest
+    assert set(r.peaks) <= set(r.scores) and best in r.peaks
+    assert all(best * CLIP <= t <= (best + 1) * CLIP for _, t in r.peaks[best].found.values())  # seconds since midnight
+    assert daymanifest.peaks(daymanifest.loads(daymanifest.dumps(m))) == r.peaks and m["recurring"] == {}
     # a rerun takes the file's scores from the manifest without reading it
     stored = set(sink.keys("").keys())
     ids = {c["id"] for c in m["clips"]}
     again = daymanifest.reusable(daymanifest.loads(daymanifest.dumps(m)), plan, cs, RS, ids)
-    assert stored and again[unit.file.name].scores == r.scores
+    assert stored and again[unit.file.name].scores == r.scores and again[unit.file.name].peaks == r.peaks
     # already-stored clips are scored too
     redo = process_file(unit, str(path), None, DAY, h.node, sink, cs, RS, done=frozenset(ids))
     assert redo.present == 11 and redo.scores == r.scores

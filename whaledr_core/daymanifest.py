@@ -5,8 +5,10 @@ Written last, so its presence means the day's run finished. It accounts for ever
 or in a skipped window with a reason: `ownership.account`), says which file's data each window holds
 and why (`served`), and it is what a rerun reads to leave finished files alone.
 `clips` are the stored clips, each saying whether it is published; `published` gives, for every whole
-window with data, why it is published or not (`publish` reasons); `scores` every window's call score.
-A whole window that was scored but not stored is skipped as `not_stored`.
+window with data, why it is published or not (`publish` reasons); `scores` every window's call score,
+`peaks` the detectors that stand out in a window and when, `recurring` those taken out of the day's ranking
+as a machine's repeated sound (`recurring`). A whole window that was scored but not stored is skipped as
+`not_stored`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from .fileclips import FileResult, FileStatus
 from .naming import day_manifest_key, day_prefix
 from .overview import body_digest, overview_png, redraw, stamped_digest
 from .publish import ALL, PUBLISHED
+from .recurring import discount as _discount
 from .render import RenderSettings
-from .score import SCORE_VERSION
+from .score import SCORE_VERSION, Peaks
 from .sinks import Sink
 
 SCHEMA = 1
@@ -144,6 +147,10 @@ def build(
         "skipped": skipped,
         "served": accounting.served,
         "scores": {str(k): v for r in results for k, v in sorted(r.scores.items())},
+        "peaks": {str(k): peaks_record(p) for r in results for k, p in sorted(r.peaks.items())},
+        "recurring": {str(k): names for k, names in _discount(
+            {k: v for r in results for k, v in r.scores.items()}, {k: p for r in results for k, p in r.peaks.items()}
+        )[1].items()},
         "publish": {"budget": budget, "store": store,
                     "budgets": _with(list(earlier_budgets), budget) if totals["published"] else list(earlier_budgets)},
         "published": {str(k): v for k, v in sorted(reasons.items())},
@@ -166,7 +173,7 @@ def _with(items: list[str], item: str) -> list[str]:
 
 def _file_entry(r: FileResult, accounting: ownership.Accounting) -> dict[str, Any]:
     entry = {k: v for k, v in asdict(r).items()
-             if k not in ("clips", "skipped", "scores", "columns", "key", "also", "repair", "objects")}
+             if k not in ("clips", "skipped", "scores", "peaks", "columns", "key", "also", "repair", "objects")}
     entry["clips"], entry["skipped_windows"] = len(r.clips), len(r.skipped)
     entry["seconds"] = {k: round(v, 4) for k, v in r.seconds.items()}
     entry["spans"] = [list(s) for s in r.spans]
@@ -231,6 +238,17 @@ def read(sink: Sink, node: str, day: dt.date) -> dict[str, Any] | None:
     return loads(sink.get(day_manifest_key(sink.prefix, node, day)))
 
 
+def peaks_record(p: Peaks) -> dict[str, Any]:
+    """A window's `score.Peaks` as the day manifest keeps them: {"rest": value, "found": {detector: [value, s]}}."""
+    return {"rest": p.rest, "found": {name: list(v) for name, v in p.found.items()}}
+
+
+def peaks(m: dict[str, Any]) -> dict[int, Peaks]:
+    """Window -> `score.Peaks` of a day manifest (none in one made before SCORE_VERSION 4)."""
+    return {int(k): Peaks({name: (float(v[0]), float(v[1])) for name, v in p["found"].items()}, float(p["rest"]))
+            for k, p in m.get("peaks", {}).items()}
+
+
 def scores(m: dict[str, Any]) -> dict[int, float]:
     """Window -> call score of every window with data in a day manifest (none in one made before scores)."""
     return {int(k): float(v) for k, v in m.get("scores", {}).items()}
@@ -266,6 +284,7 @@ def reusable(
         skipped_by_file.setdefault(s["file"], []).extend((k0 + i, s["reason"], per) for i in range(s["windows"]))
     entries = {f["name"]: f for f in previous.get("files", [])}
     known = scores(previous)
+    found = peaks(previous)
     out: dict[str, FileResult] = {}
     for unit in plan.units:
         e = entries.get(unit.file.name)
@@ -285,6 +304,7 @@ def reusable(
             clips=clips, skipped=skipped, present=len(clips), traces=e.get("traces", 0),
             duplicates=e.get("duplicates", 0), notes=e.get("notes", []), reused=True,
             scores={k: known[k] for k in unit.windows if k in known},
+            peaks={k: found[k] for k in unit.windows if k in found},
             spans=[(int(a), int(b)) for a, b in e["spans"]],
         )
     return out

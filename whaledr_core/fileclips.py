@@ -36,7 +36,7 @@ from .clips import (
 from .naming import clip_key, clip_stem, sample_id
 from .overview import window_column
 from .render import RenderSettings, WavInfo, db_limits, encode_image, spectrogram_db, to_levels, wav_bytes
-from .score import Floor, clip_responses, file_floor, file_scores, floor_levels
+from .score import Floor, Peaks, clip_peaks, file_floor, file_peaks, file_scores, floor_levels
 from .sinks import Sink
 
 WAV_TYPE = "audio/wav"
@@ -84,6 +84,9 @@ class FileResult:
     """A window ran into the next file, which could not be had: a rerun must look at this file again."""
     scores: dict[int, float] = field(default_factory=dict)
     """Call score (see `score`) of every window with data: clips, clips already stored, short windows."""
+    peaks: dict[int, Peaks] = field(default_factory=dict)
+    """The detectors that stand out in each window and when (`score.file_peaks`): the day's look for sounds a
+    machine repeats (`recurring`) needs them beside the scores."""
     columns: dict[int, Any] = field(default_factory=dict)
     """The day overview's column (`overview.window_column`, float16) of every scored window; not in the manifest."""
     spans: list[tuple[int, int]] = field(default_factory=list)
@@ -226,12 +229,14 @@ def process_file(
     spent["score"] += time.perf_counter() - t
 
     responses: dict[int, np.ndarray] = {}  # the detectors' values of every window; the file scales them
+    seconds: dict[int, np.ndarray] = {}  # and when each found its best
 
     def score(k: int, db) -> None:
         t = time.perf_counter()
         if floor is not None and score_all:  # a second pass keeps the first's scores: they need every window
             at = floor.at((k + 0.5) * clip_settings.clip_seconds)
-            responses[k] = clip_responses(db, at, render_settings, clip_settings.sample_rate)
+            responses[k], seconds[k] = clip_peaks(db, at, render_settings, clip_settings.sample_rate)
+            seconds[k] += k * clip_settings.clip_seconds  # since midnight: the day's look compares files
         r.columns[k] = window_column(db).astype(np.float16)
         spent["score"] += time.perf_counter() - t
 
@@ -282,6 +287,7 @@ def process_file(
     spent["write"] += time.perf_counter() - t3
     t = time.perf_counter()
     r.scores = file_scores(responses)
+    r.peaks = file_peaks(responses, seconds)
     spent["score"] += time.perf_counter() - t
     r.clips += store.stored
     r.written = len(store.stored)
@@ -311,6 +317,7 @@ def _provenance(node: str) -> Callable[[str, str, tuple[str, ...]], WavInfo]:
 def with_first_pass(second: FileResult, first: FileResult) -> FileResult:
     """A second pass's result (`score_all` False) with the scores and overview columns of the first."""
     second.scores = {**first.scores, **second.scores}
+    second.peaks = {**first.peaks, **second.peaks}
     second.columns = {**first.columns, **second.columns}
     return second
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import daymanifest, publish
+from . import daymanifest, publish, recurring
 from .clips import ClipSettings, DayPlan, FileUnit
 from .fetch import cache_path, is_remote
 from .fileclips import NOT_STORED, FileResult, clip_ids, stored_ids
@@ -86,11 +86,13 @@ def choose_day(
 ) -> DayChoice:
     """The day's published windows, and what must still be encoded for them (or for every clip, with
     `store_all`). Only whole windows compete: a short window never becomes a clip. A window without
-    a score (its file too short for a noise floor) is published only with `all`. What an earlier run
-    published stays published (`kept`): volunteers' votes hang on those IDs."""
+    a score (its file too short for a noise floor) is published only with `all`. Sounds a machine
+    repeats at a fixed period through the day are taken out of the ranking first (`recurring`). What an
+    earlier run published stays published (`kept`): volunteers' votes hang on those IDs."""
     results = list(results)
     whole = {k for r in results for k in clip_windows(r)}
     scores = {k: s for r in results for k, s in r.scores.items() if k in whole}
+    scores, _ = recurring.discount(scores, {k: p for r in results for k, p in r.peaks.items()})
     reasons = publish.choose(scores, budget, node=node, day=day,
                              previous=previously_published(previous))
     for k in whole - set(scores):

@@ -33,26 +33,32 @@ noise on real recordings (issue 20); what it is now, on the dB spectrogram the c
 4. Detectors (`DETECTORS`, `clip_responses`), each the best value over the clip: boxes of a call's extent
    below 520 Hz, infrasonic (fin, blue B) apart from those above (blue A, gray, low humpback units);
    regular pulse trains (minke); straight contours of 0.375 s at +-250/500/1,000 Hz/s (humpback); slow
-   rising contours of 0.75 s at 60/120/200 Hz/s in 40-450 Hz (right whale upcalls); a steady line for a
+   rising contours of 0.75 s at 120/200 Hz/s in 40-450 Hz (right whale upcalls); a steady line for a
    second above 50 Hz (boings, tonal units); a pulsed tone in 60-130 Hz (blue A). Every contour and line
-   counts by how far it stands above the same shape 47 Hz above and below, whichever is higher. Each is
-   put in spreads of its value on white noise (`_noise_calibration`, once per process).
+   counts by how far it stands above the same shape 47 Hz above and below, whichever is higher, and an
+   upcall also by how far above the flat lines from its ends. Each is put in spreads of its value on white
+   noise (`_noise_calibration`, once per process), and keeps when it found its best (`clip_peaks`).
 5. The file's calibration (`file_scores`, once per file on all its windows' values). Each detector is
    put on the scale of the file's own windows: their median, and the largest of the median absolute
    deviation's spread, the interquartile range's and the least a real sea gives (`REAL_SPREAD`, measured
    on the real backgrounds of bench/real.py); the infrasonic detectors' also from their 90th percentile,
-   since fin whales call in series. A detector that fires in a quarter or more of a file's windows (knocks
+   since fin whales call in series; the upcall detectors' from the median's deviation only, since right
+   whales call in bouts. A detector that fires in a quarter or more of a file's windows (knocks
    throughout, a chain, a sonar for minutes, a fin whale series) adds little there; one that is quiet but
    for a few windows makes those stand out. Values above 5 are compressed (`KNEE`) and the score is the
-   best: about 0-4 for noise, 5-15 for calls.
+   best: about 0-4 for noise, 5-15 for calls. The detectors at 5 or more are the window's peaks
+   (`file_peaks`), kept with their times.
+6. The day's look (`recurring`, where the day chooses its clips): peaks that fall on a chain at one fixed
+   period through the day (a pinger, an echosounder, a sonar) are a machine's and leave the ranking.
 
 Known weak spots (bench/real.py and bench/detect.py measure them): a clean machine sweep (a pinger's chirp,
-a sonar ping) looks like a humpback unit and repeats too seldom in a file for its calibration to see it;
-a steady tone of a few seconds in 50-500 Hz scores like a blue whale call; odontocete calls (killer whale
-whistles) are contours too; a call in a file where its kind fills a quarter of the windows ranks lower
-than the same call alone; a call under a slow rise of the floor, or with under a second in the window, is
-often under the best noise windows at 6 dB. Fin whale pulses and blue whale B calls score as other calls,
-though the default 0-4 kHz image shows them as a smudge at its foot: `--preset low` shows them.
+a sonar ping) looks like a humpback unit: only its fixed period gives it away, over a day (a sweep that
+comes at random stays a call); a steady tone of a few seconds in 50-500 Hz scores like a blue whale call
+or a gray whale moan; odontocete calls (killer whale whistles) are contours too; a call in a file where its
+kind fills a quarter of the windows ranks lower than the same call alone (not an upcall); a call under a
+slow rise of the floor, or with under a second in the window, is often under the best noise windows at 6 dB.
+Fin whale pulses and blue whale B calls score as other calls, though the default 0-4 kHz image shows them as
+a smudge at its foot: `--preset low` shows them.
 
 Cost: a subtraction, a percentile per band and frame, a clip, a 4-frame pooling, running sums by doubling
 over the low rows, slice additions for the contours and pulses, two small FFTs for rhythms, on the ~309 x
@@ -172,12 +178,13 @@ def floor_from_frames(t: np.ndarray, d: np.ndarray) -> Floor:
     return Floor(centres, rows)
 
 
-SCORE_VERSION = 3
+SCORE_VERSION = 4
 """The scale of the scores: raised whenever the detector changes what a score means. A day manifest
 records it with its settings, so a rerun rescores the files of a manifest made by another version
 (reusing them would rank two scales against each other); their stored clips are not made again.
 3: detectors calibrated on each file's own windows, transients removed band by band, upcall, tone
-and pulse-train detectors (issue 20)."""
+and pulse-train detectors (issue 20). 4: upcalls must rise and keep their weight in a bout; each
+window's peaks are kept with their times for the day's look at sounds a machine repeats (`recurring`)."""
 
 
 POOL_SECONDS = 0.064
@@ -203,11 +210,16 @@ boxes above (blue whale A calls, gray whale moans, low humpback units); the othe
 SLOPES_HZ_PER_S = (-1000.0, -500.0, -250.0, 250.0, 500.0, 1000.0)
 """Humpback song units (Au et al. 2006: 0.3-4 s, 80 Hz-4 kHz sweeps): straight contours of CONTOUR_SECONDS."""
 CONTOUR_SECONDS = 0.375
-UPCALL_SLOPES_HZ_PER_S = (60.0, 120.0, 200.0)
+UPCALL_SLOPES_HZ_PER_S = (120.0, 200.0)
 """Right whale upcalls, slower than the humpback contours: about 1 s rising from 50-110 Hz to 150-250 Hz
 (McDonald and Moore 2002, North Pacific: 90 -> 150 Hz in 0.7 s, ~86 Hz/s; NOAA NEFSC: ~100 -> 300 Hz over
-~1-2 s; issue 20: ~100-200 Hz/s; the shared NOPP6 recording's upcalls rise at 60-250 Hz/s)."""
+~1-2 s; issue 20: ~100-200 Hz/s; the shared NOPP6 recording's upcalls rise at 60-250 Hz/s). A 60 Hz/s contour
+(3 rows in 0.75 s) was one too, until SCORE_VERSION 4: close to a flat line, it woke on hum and on tones."""
 UPCALL_SECONDS = 0.75
+UPCALL_FLAT = 0.5
+"""An upcall rises: each upcall contour counts also by how far it stands above the flat line from its first row and
+from its last (times this), whichever is higher. A tone (the NOPP6 recording's 2 s tones near 90 Hz, a ship's line
+that wavers) fills the flat line at least as well as the slope, an upcall only a part of it."""
 UPCALL_BAND_HZ = (40.0, 450.0)
 RIDGE_HZ = 47.0
 """A contour counts by how far it stands above the same contour this far above and below it, whichever is
@@ -294,6 +306,8 @@ class _Kernels:
     bands: tuple[tuple[int, int, int, int], ...]
     """Bands: (first row, end row, end of the rows it levels, row step) in the clip's row order (high to low)."""
     lags: tuple[int, int]
+    column_seconds: float
+    """Seconds between the clip's spectrogram frames."""
 
 
 def _pow2(x: float) -> int:
@@ -351,6 +365,7 @@ def _kernels(rs: RenderSettings, rate: int, rows: int, cols: int) -> _Kernels:
         trains=tuple(_pow2(sec / hop) for sec in TRAIN_SECONDS),
         bands=tuple(bands),
         lags=(max(1, int(round(PERIOD_SECONDS[0] / hop))), max(2, int(round(PERIOD_SECONDS[1] / hop)))),
+        column_seconds=hop,
     )
 
 
@@ -383,20 +398,48 @@ def clip_responses(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: 
     `db` is the clip's spectrogram as `render.spectrogram_db` makes it; `floor` is `Floor.at(clip middle)`.
     A clip's score needs its file: `file_scores` puts these on the scale of the file's own windows.
     """
+    return clip_peaks(db, floor, rs, rate)[0]
+
+
+def clip_peaks(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """`clip_responses`, and the seconds from the clip's start at which each detector found its best: a day's
+    look for sounds that recur at a machine's fixed period (`recurring`) needs when, not only how much."""
     if db.shape[0] != floor.shape[0]:
         raise ValueError(f"spectrogram has {db.shape[0]} rows but the floor {floor.shape[0]}: other render settings?")
     mu, sd = _noise_calibration(rs, rate, db.shape)
-    return (_raw(db, floor, rs, rate) - mu) / sd
+    k = _kernels(rs, rate, db.shape[0], db.shape[1])
+    z, low = _over_floor(db, floor, k, bins(rs, rate)[0] == 0)
+    values, cols = _responses(z, low, k)
+    return (values - mu) / sd, cols * k.column_seconds
 
 
 def _raw(db: np.ndarray, floor: np.ndarray, rs: RenderSettings, rate: int) -> np.ndarray:
     k = _kernels(rs, rate, db.shape[0], db.shape[1])
     z, low = _over_floor(db, floor, k, bins(rs, rate)[0] == 0)
-    return _responses(z, low, k)
+    return _responses(z, low, k)[0]
 
 
-def _responses(z: np.ndarray, q: np.ndarray, k: _Kernels) -> np.ndarray:
-    """The detectors on `z` (dB over the floor, transients off; `q` its low band with them), in `DETECTORS` order."""
+ONSET = 0.7
+"""A detector's time is where its best row first reaches this share of its best: the best itself wanders along a
+sound longer than the detector's shape (a 0.8 s chirp holds many 0.375 s contours of the same value), its onset
+does not."""
+
+
+def _best(a: np.ndarray) -> tuple[float, int]:
+    """The largest value of `a` (at least 0), and the column where its row first reaches ONSET of it."""
+    if a.size == 0:
+        return 0.0, 0
+    i = int(a.argmax())
+    v = float(a.flat[i])
+    if v <= 0:
+        return 0.0, 0
+    row = a.reshape(-1, a.shape[-1])[i // a.shape[-1]]
+    return v, int(np.argmax(row >= np.float32(ONSET * v)))
+
+
+def _responses(z: np.ndarray, q: np.ndarray, k: _Kernels) -> tuple[np.ndarray, np.ndarray]:
+    """The detectors on `z` (dB over the floor, transients off; `q` its low band with them), in `DETECTORS` order;
+    and the column of each one's best, in the clip's frames."""
     R = z.shape[0]
     T = z.shape[1] // k.pool
     np.clip(z, CLIP_LOW, CLIP_HIGH, out=z)  # in place: `z` is `_over_floor`'s own array
@@ -404,13 +447,14 @@ def _responses(z: np.ndarray, q: np.ndarray, k: _Kernels) -> np.ndarray:
     for i in range(1, k.pool):
         p += z[:, i : T * k.pool : k.pool]
     p *= np.float32(1 / k.pool)
-    out = []
+    out: list[float] = []
+    at: list[int] = []
     # the low band: mean dB over the floor in boxes of a call's extent (fin, blue), by a summed-area table;
     # the infrasonic boxes (fin, blue B) apart from those above
     low = p[-min(k.low_rows, R) :]
     rows_cs = np.zeros((low.shape[0] + 1, T), dtype=np.float32)
     np.cumsum(low, axis=0, out=rows_cs[1:])
-    infra, above = [], []
+    infra, above, infra_at, above_at = [], [], [], []
     for rows_ in sorted({r for r, _ in k.boxes}):
         r = min(rows_, low.shape[0])
         sums = _doublings(rows_cs[r:] - rows_cs[:-r], max(c for rr, c in k.boxes if rr == rows_))
@@ -422,11 +466,16 @@ def _responses(z: np.ndarray, q: np.ndarray, k: _Kernels) -> np.ndarray:
                 if c not in sums:
                     infra.append(0.0)
                     above.append(0.0)
+                    infra_at.append(0)
+                    above_at.append(0)
                     continue
                 box = sums[c]
-                infra.append(float(box[split:].max(initial=0.0)) / (r * c))
-                above.append(float(box[:split].max(initial=0.0)) / (r * c))
+                for values, cols, part in ((infra, infra_at, box[split:]), (above, above_at, box[:split])):
+                    v, col = _best(part)
+                    values.append(v / (r * c))
+                    cols.append(col * k.pool)
     out += infra + above
+    at = infra_at + above_at
     # pulse trains (minke): each short down-sweep's mean excess along its diagonal, at full time resolution,
     # counted above PULSE_DB and summed over 1 and 2 s, so that pulses add up instead of being diluted by their
     # gaps; in proportion to how regular they come, since knocks are such pulses too but come at random
@@ -451,17 +500,24 @@ def _responses(z: np.ndarray, q: np.ndarray, k: _Kernels) -> np.ndarray:
         rhythm = float(np.clip((_regularity(pulse.max(axis=0), k.lags) - RHYTHM[0]) / (RHYTHM[1] - RHYTHM[0]), 0, 1))
         sums = _doublings(pulse, max(k.trains))
         for cols_ in k.trains:
-            out.append(PULSE_GAIN * rhythm * float(sums[cols_].max()) / cols_ if cols_ in sums else 0.0)
+            v, col = _best(sums[cols_]) if cols_ in sums else (0.0, 0)
+            out.append(PULSE_GAIN * rhythm * v / cols_)
+            at.append(col)
     else:
         out.extend(0.0 for _ in k.trains)
+        at.extend(0 for _ in k.trains)
     # the whole band: contours of sweeps (humpback), each against its neighbours as the upcalls are
     L = min(k.contour, T)
     for offs in k.offsets:
-        out.append(_ridge(p, offs[:L], 0, R, k.ridge))
+        v, col = _ridge(p, offs[:L], 0, R, k.ridge)
+        out.append(v)
+        at.append(col * k.pool)
     # upcalls: slow rising contours, each against the same contour a ridge's width above and below
     a, b = k.upcall_rows
     for offs in k.upcall_offsets:
-        out.append(_ridge(p, offs, a, b, k.ridge))
+        v, col = _ridge(p, offs, a, b, k.ridge, rising=True)
+        out.append(v)
+        at.append(col * k.pool)
     # a steady line for a second, against its neighbours
     a, b = k.tone_rows
     n = min(k.tone, T)
@@ -470,48 +526,62 @@ def _responses(z: np.ndarray, q: np.ndarray, k: _Kernels) -> np.ndarray:
         s = sums[n]
         r_ = k.ridge
         mid = s[r_ : s.shape[0] - r_] if s.shape[0] > 2 * r_ else s[:0]
-        out.append(float((mid - np.maximum(s[: s.shape[0] - 2 * r_], s[2 * r_ :])).max(initial=0.0)) / n
-                   if mid.size else 0.0)
+        v, col = _best(mid - np.maximum(s[: s.shape[0] - 2 * r_], s[2 * r_ :])) if mid.size else (0.0, 0)
+        out.append(v / n)
+        at.append(col * k.pool)
     else:
         out.append(0.0)
-    out.append(_pulsed_tone(p, k))
-    return np.asarray(out)
+        at.append(0)
+    v, col = _pulsed_tone(p, k)
+    out.append(v)
+    at.append(col * k.pool)
+    return np.asarray(out), np.asarray(at, dtype=np.float64)
 
 
-def _pulsed_tone(p: np.ndarray, k: _Kernels) -> float:
-    """The best row of PULSED_BAND_HZ: its mean excess over PULSED_LENGTH s times how regularly it pulses."""
+def _pulsed_tone(p: np.ndarray, k: _Kernels) -> tuple[float, int]:
+    """The best row of PULSED_BAND_HZ: its mean excess over PULSED_LENGTH s times how regularly it pulses; and
+    the column where that row's loudest PULSED_LENGTH s start."""
     a, b = k.pulsed_rows
     n = min(k.pulsed_len, p.shape[1])
     if b <= a or n < 2:
-        return 0.0
+        return 0.0, 0
     rows = np.maximum(p[a:b], 0.0)
     sums = _doublings(rows, n)
     if n not in sums:
-        return 0.0
+        return 0.0, 0
     level = sums[n].max(axis=1) / n
-    best = 0.0
+    best, at = 0.0, 0
     span = 2 * k.pulsed_lags[1]  # the row's level over two of the longest periods, taken off: pulses stay,
     kernel = np.ones(span, dtype=np.float32) / span  # a tone with a gap or two does not
     for i in np.argsort(level)[::-1][:2]:  # the two loudest rows: a call's, and its neighbour
         row = rows[i] - np.convolve(rows[i], kernel, mode="same")
         rhythm = float(np.clip((_regularity(row, k.pulsed_lags) - RHYTHM[0]) / (RHYTHM[1] - RHYTHM[0]), 0, 1))
-        best = max(best, rhythm * float(level[i]))
-    return best
+        if rhythm * float(level[i]) > best:
+            best, at = rhythm * float(level[i]), _best(sums[n][i])[1]
+    return best, at
 
 
-def _ridge(p: np.ndarray, offs: tuple[int, ...], a: int, b: int, ridge: int) -> float:
+def _ridge(p: np.ndarray, offs: tuple[int, ...], a: int, b: int, ridge: int,
+           rising: bool = False) -> tuple[float, int]:
     """The best mean of `p` along a contour starting in rows a..b-1 (row offsets `offs`), less the higher of
-    the same contour `ridge` rows above and below."""
+    the same contour `ridge` rows above and below; and the column where it starts. `rising`: less also the
+    higher of the flat lines from its first and its last row (`UPCALL_FLAT`)."""
     R, L = p.shape[0], len(offs)
     if p.shape[1] < L:
-        return 0.0
+        return 0.0, 0
     lo = max(a, ridge - min(offs), 0)
     hi = min(b, R - ridge - max(offs))
     if hi <= lo:
-        return 0.0
+        return 0.0, 0
     c = _contour(p, offs, lo - ridge, hi + ridge)
     mid = c[ridge : c.shape[0] - ridge]
-    return float((mid - np.maximum(c[: c.shape[0] - 2 * ridge], c[2 * ridge :])).max()) / L
+    d = mid - np.maximum(c[: c.shape[0] - 2 * ridge], c[2 * ridge :])
+    if rising:
+        rise = -offs[-1]  # rows from the first to the last column (a rising contour climbs to lower rows)
+        flat = _contour(p, (0,) * L, lo - rise, hi)
+        d -= np.float32(UPCALL_FLAT) * np.maximum(flat[rise:], flat[: hi - lo])
+    v, col = _best(d)
+    return (v if v > 0 else float(d.max())) / L, col
 
 
 def _regularity(series: np.ndarray, lags: tuple[int, int]) -> float:
@@ -601,7 +671,10 @@ or a blue whale B call (one every minute or two) alone stands out."""
 """A spread is the larger of the median absolute deviation's and the interquartile range's: both read a normal
 spread the same way, but the quartiles also see a detector that fires in a quarter to a half of the file's
 windows (a fin whale series every 15 s, a sonar for two minutes, knocks in bursts), which the median's
-deviation, on the quiet windows, does not."""
+deviation, on the quiet windows, does not. Not the upcall detectors': right whales call in bouts (the NOPP6
+recording's second file holds upcalls in 19 of its 60 windows), which the quartiles would take for the file's
+spread, lowering every call of the bout; what else wakes them (tones, streaks) the flat-line check
+(`UPCALL_FLAT`) and the median's deviation hold down."""
 REAL_SPREAD: dict[str, float] = {"box_1s": 1.05, "box_2s": 1.51, "pulses_1s": 2.19, "pulses_2s": 1.51,
                                   "tone": 1.17, "pulsed_tone": 2.05}
 """The least spread of a detector on a real sea, in white noise's spreads, where it is more than one: the 99th
@@ -640,13 +713,52 @@ def file_detector_scores(u: np.ndarray) -> np.ndarray:
     """Each window's (rows) value of each detector (columns) on the file's scale, compressed:
     the score is each row's best (`file_scores`); bench/real.py reads which detector won."""
     q25, med, q75, q90 = np.percentile(u, (25, 50, 75, 90), axis=0)
-    spread = np.maximum(np.maximum(MAD_TO_SD * np.median(np.abs(u - med), axis=0), (q75 - q25) / IQR_TO_SD),
-                        _real_spread())
+    mad = MAD_TO_SD * np.median(np.abs(u - med), axis=0)
+    spread = np.maximum(np.maximum(mad, (q75 - q25) / IQR_TO_SD), _real_spread())
+    bouts = _bout_detectors()
+    spread[bouts] = np.maximum(mad[bouts], _real_spread()[bouts])
     series = _series_detectors()
     spread[series] = np.maximum(spread[series], (q90[series] - med[series]) / SERIES_TO_SD)
     w = min(1.0, len(u) / FILE_WINDOWS)
     centre, scale = w * med, w * spread + (1 - w) * _real_spread()
     return _compress((u - centre) / scale)
+
+
+PEAK_SCORE = KNEE
+"""A detector at or above this on its file's scale (where calls begin) is a peak: kept with when it came, for the
+day's look at what recurs (`recurring`)."""
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """A window's detectors at or above PEAK_SCORE: name -> (value on the file's scale, when the detector found
+    its best: seconds since the day's midnight); `rest` the best value of the others, what the window scores
+    without them."""
+
+    found: dict[str, tuple[float, float]]
+    rest: float
+
+
+def file_peaks(responses: Mapping[int, np.ndarray], seconds: Mapping[int, np.ndarray]) -> dict[int, Peaks]:
+    """The peaks (`Peaks`) of a file's windows from their `clip_peaks`, `seconds` each detector's time (seconds
+    since midnight, as `Peaks` keeps them); windows without one are left out."""
+    keys = list(responses)
+    if not keys:
+        return {}
+    z = file_detector_scores(np.array([responses[k] for k in keys], dtype=np.float64))
+    out = {}
+    for row, k in zip(z, keys, strict=True):
+        hit = row >= PEAK_SCORE
+        if hit.any():
+            out[k] = Peaks({DETECTORS[i]: (round(float(row[i]), 3), round(float(seconds[k][i]), 3))
+                            for i in np.flatnonzero(hit)},
+                           round(float(row[~hit].max(initial=-KNEE)), 3))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _bout_detectors() -> np.ndarray:
+    return np.array([name.startswith("upcall") for name in DETECTORS])
 
 
 @lru_cache(maxsize=1)
