@@ -16,7 +16,15 @@ from whaledr_core.clips import ClipSettings, Skip, plan_day
 from whaledr_core.fileclips import process_file
 from whaledr_core.overview import overview_png
 from whaledr_core.render import RenderSettings, preset_settings, spectrogram_db
-from whaledr_core.score import DETECTORS, clip_responses, file_floor, file_scores, floor_levels
+from whaledr_core.score import (
+    DETECTORS,
+    KNEE,
+    clip_responses,
+    file_detector_scores,
+    file_floor,
+    file_scores,
+    floor_levels,
+)
 from whaledr_core.sinks import LocalSink
 
 from conftest import DAY, RATE, mseed_name, write_mseed
@@ -171,6 +179,24 @@ def test_a_fin_whale_series_is_its_files_background_and_a_call_among_it_stands_o
     for rs in (RS, LOW):
         alone = scores(stretch([ev.Event("fin", 41.0, 1.0, 8.0)], seed=2), rs)
         assert alone[8] > max(v for k, v in enumerate(alone) if k != 8) + 1, rs
+
+
+@pytest.mark.parametrize("name", ["infra_1s", "box_0.5s", "box_1s", "box_2s"])
+def test_a_box_that_fires_in_a_tenth_of_a_files_windows_is_its_background_and_alone_stands_out(name):
+    """The low-frequency calls the boxes look for come in series (fin pulses every 7-40 s, blue whale song a
+    phrase every minute or two): a box that stands 10 spreads up in 9 of a file's 60 windows (under the quarter
+    the quartiles see) is that file's background, read from its 90th percentile; the same value in one window
+    alone stands out. An upcall detector keeps its bout (right whales call in bouts)."""
+    u = np.random.default_rng(7).normal(0.0, 1.0, (60, len(DETECTORS)))
+    i = DETECTORS.index(name)
+    series, lone = u.copy(), u.copy()
+    series[::7, i] += 10.0
+    lone[0, i] += 10.0
+    assert file_detector_scores(series)[0, i] < 2 < KNEE < file_detector_scores(lone)[0, i]
+    j = DETECTORS.index("upcall_200")
+    bout = u.copy()
+    bout[::7, j] += 10.0
+    assert file_detector_scores(bout)[0, j] > KNEE
 
 
 def test_airgun_pulses_do_not_outrank_a_call():
