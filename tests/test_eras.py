@@ -221,7 +221,11 @@ ERA_NAME = {"2015": "OO-HYEA2--YDH.{:%Y-%m-%dT%H:%M:%S.%f}.mseed",
 
 @pytest.mark.slow
 @pytest.mark.parametrize("era", list(ERA_DAYS))
-def test_each_era_end_to_end_over_http(era, tmp_path, static_server):
+def test_each_era_end_to_end_over_http(era, tmp_path, static_server, prefect_api):
+    """A two-file day of each era, made by `whaledr synth --era`, served over loopback HTTP and run by
+    `whaledr run`: every clip made, the files under the era's names and folder, traces and duplicates
+    counted. On the session's Prefect server: a run that starts its own pays ~15 s more for it (one in
+    test_end_to_end does)."""
     day = ERA_DAYS[era]
     mirror = tmp_path / "mirror"
     r = run_cli("synth", str(mirror), "--date", day.isoformat(), "--files", "2", "--era", era, "--fragmented")
@@ -229,7 +233,7 @@ def test_each_era_end_to_end_over_http(era, tmp_path, static_server):
     server = static_server(mirror)
     out = tmp_path / "out"
     r = run_cli("run", day.isoformat(), "--source", server.url, "--out", str(out), "--workers", "1",
-                "--cache", str(tmp_path / "cache"), env={"PREFECT_HOME": str(tmp_path / "home")})
+                "--cache", str(tmp_path / "cache"), env={"PREFECT_HOME": str(tmp_path / "home"), **prefect_api})
     assert r.returncode == 0, r.stdout + r.stderr
     m = json.loads((out / "LJ01D" / day.strftime("%Y_%m_%d") / "whaledr-day.json").read_text())
     assert m["complete"] and m["totals"]["clips"] == 120, m["totals"]
@@ -245,7 +249,8 @@ def test_each_era_end_to_end_over_http(era, tmp_path, static_server):
 
 
 @pytest.mark.slow
-def test_whaledr_run_names_a_mseed_file_it_cannot_parse_and_exits_1(tmp_path, static_server):
+def test_whaledr_run_names_a_mseed_file_it_cannot_parse_and_exits_1(tmp_path, static_server, prefect_api):
+    """A file whose name is no known OOI form fails the day by name, and the other file's clips are made."""
     from whaledr_core.synth import write_indexes
 
     mirror = tmp_path / "mirror"
@@ -257,7 +262,7 @@ def test_whaledr_run_names_a_mseed_file_it_cannot_parse_and_exits_1(tmp_path, st
     server = static_server(mirror)
     out = tmp_path / "out"
     r = run_cli("run", "2025-05-24", "--source", server.url, "--out", str(out), "--workers", "1",
-                "--cache", str(tmp_path / "cache"), env={"PREFECT_HOME": str(tmp_path / "home")})
+                "--cache", str(tmp_path / "cache"), env={"PREFECT_HOME": str(tmp_path / "home"), **prefect_api})
     assert r.returncode == 1, r.stdout + r.stderr
     assert odd.name in r.stderr and "INCOMPLETE (1 files failed)" in r.stdout
     m = json.loads((out / "LJ01D" / "2025_05_24" / "whaledr-day.json").read_text())
