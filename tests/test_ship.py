@@ -1,5 +1,11 @@
 """Shipping to the app as a user would: `whaledr blocks`, then `whaledr run --s3-block --firebase-block`,
-against a real S3 server (SeaweedFS) and a Realtime Database stand-in on loopback; and no secret anywhere."""
+against a real S3 server (SeaweedFS) and a Realtime Database stand-in on loopback; and no secret anywhere.
+
+Most tests talk to the session's Prefect server, as a user with a server does: a command that starts a
+server of its own pays ~15 s for it on two cores (twice that on a fresh home, which it migrates), and
+these tests run 17 commands. The wrong-credential test keeps the way a user without a server works:
+each command on a server of its own over the home's database, the blocks one saved found by the next
+(tests/test_faults.py ships that way too)."""
 
 from __future__ import annotations
 
@@ -21,24 +27,26 @@ FOLDER = "whaledr-test"
 FIREBASE_SECRET = "fb-secret-Vn3Yx8QpL2"
 
 
-def blocks_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+def blocks_env(tmp_path: Path, api: dict | None = None, **extra: str) -> dict[str, str]:
+    """`api`: the env of `prefect_api` (the session's server); without it, each command starts its own."""
     return {"PREFECT_HOME": str(tmp_path / "prefect-home"), "AWS_ACCESS_KEY_ID": S3_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": S3_SECRET, **extra}
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET, **(api or {}), **extra}
 
 
-def run_env(tmp_path: Path) -> dict[str, str]:
+def run_env(tmp_path: Path, api: dict | None = None) -> dict[str, str]:
     """No AWS variables: the run must take its credentials from the saved block alone."""
     return {"PREFECT_HOME": str(tmp_path / "prefect-home"), "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none")}
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            **(api or {})}
 
 
-def save_blocks(tmp_path, s3_url, bucket_name, firebase_url=None, secret=FIREBASE_SECRET):
+def save_blocks(tmp_path, s3_url, bucket_name, firebase_url=None, secret=FIREBASE_SECRET, api=None):
     args = ["blocks", "--bucket", bucket_name, "--folder", FOLDER, "--endpoint-url", s3_url, "--region", "us-east-1"]
     extra = {}
     if firebase_url:
         args += ["--firebase-url", firebase_url]
         extra["WHALEDR_FIREBASE_SECRET"] = secret
-    r = run_cli(*args, env=blocks_env(tmp_path, **extra))
+    r = run_cli(*args, env=blocks_env(tmp_path, api, **extra))
     assert r.returncode == 0, r.stdout + r.stderr
     return r
 
@@ -51,17 +59,25 @@ def objects(client, bucket_name) -> dict[str, dict]:
     return out
 
 
+@pytest.fixture
+def api(prefect_api, prefect_session_server):
+    """The session's Prefect server: the env that points a command at it, and the server (whose
+    database and log `assert_no_secret` searches)."""
+    return prefect_api, prefect_session_server
+
+
 @pytest.mark.slow
 def test_a_day_ships_to_s3_and_the_app_database_and_a_rerun_uploads_nothing(
-    synth_mirror, static_server, tmp_path, s3_url, bucket, rtdb
+    synth_mirror, static_server, tmp_path, s3_url, bucket, rtdb, api
 ):
     client, name = bucket
+    api_env, prefect_server = api
     db = rtdb(secret=FIREBASE_SECRET, data={"sampleCounts": {"older___2018_01_01___x": 7}, "votes": {"u": {"x": 1}}})
-    outputs = [save_blocks(tmp_path, s3_url, name, db.url)]
+    outputs = [save_blocks(tmp_path, s3_url, name, db.url, api=api_env)]
     server = static_server(synth_mirror)
     args = ["run", DAY.isoformat(), "--source", server.url, "--s3-block", "whaledr-s3",
             "--firebase-block", "whaledr-firebase", "--workers", "2", "--cache", str(tmp_path / "cache"), "-v"]
-    r = run_cli(*args, env=run_env(tmp_path))
+    r = run_cli(*args, env=run_env(tmp_path, api_env))
     outputs.append(r)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "179 clips written" in r.stdout
@@ -82,7 +98,7 @@ def test_a_day_ships_to_s3_and_the_app_database_and_a_rerun_uploads_nothing(
     assert db.data["sampleCounts"] == {**{i: 0 for i in ids}, "older___2018_01_01___x": 7}
     assert db.data["votes"] == {"u": {"x": 1}}
 
-    r = run_cli(*args, env=run_env(tmp_path))
+    r = run_cli(*args, env=run_env(tmp_path, api_env))
     outputs.append(r)
     assert r.returncode == 0 and "0 clips written, 179 already present" in r.stdout, r.stdout + r.stderr
     again = objects(client, name)
@@ -91,20 +107,23 @@ def test_a_day_ships_to_s3_and_the_app_database_and_a_rerun_uploads_nothing(
     assert changed <= {f"{FOLDER}/LJ01D/2019_01_12/whaledr-day.json"}, "a rerun uploads no clip and leaves the manifest"
 
     db.data["sampleCounts"][sorted(ids)[0]] = 5  # a volunteer saw it meanwhile
-    r = run_cli("sync", "--s3-block", "whaledr-s3", "--firebase-block", "whaledr-firebase", "-v", env=run_env(tmp_path))
+    r = run_cli("sync", "--s3-block", "whaledr-s3", "--firebase-block", "whaledr-firebase", "-v",
+                env=run_env(tmp_path, api_env))
     outputs.append(r)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"app manifest: {len(ids)} IDs; database: 0 IDs added, {len(ids)} already there" in r.stdout
     assert db.data["sampleCounts"][sorted(ids)[0]] == 5
 
-    assert_no_secret(tmp_path, outputs, client, name, [S3_SECRET, FIREBASE_SECRET])
+    assert_no_secret(tmp_path, outputs, client, name, [S3_SECRET, FIREBASE_SECRET], prefect_server)
 
 
-def assert_no_secret(tmp_path, outputs, client, bucket_name, secrets):
+def assert_no_secret(tmp_path, outputs, client, bucket_name, secrets, server=None):
     """Searched: the commands' output (with -v: Prefect's log lines and tracebacks), the Prefect server's
-    whole database (logs, flow and task run parameters, artifacts, states), and every object written."""
-    home = tmp_path / "prefect-home"
-    db_bytes = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    whole database (logs, flow and task run parameters, artifacts, states) and log, and every object
+    written. The server is `server` (a conftest.PrefectServer) if the commands used one, else the
+    servers they started in tmp_path/prefect-home, which hold their database and log."""
+    files = [*server.home.rglob("*"), server.log] if server else [*(tmp_path / "prefect-home").rglob("*")]
+    db_bytes = b"".join(p.read_bytes() for p in files if p.is_file())
     assert b"whaledr-s3" in db_bytes and b"whaledr-day" in db_bytes, "the search must see parameters and runs"
     texts = [r.stdout + r.stderr for r in outputs]
     bodies = [client.get_object(Bucket=bucket_name, Key=k)["Body"].read() for k in objects(client, bucket_name)
@@ -119,6 +138,8 @@ def assert_no_secret(tmp_path, outputs, client, bucket_name, secrets):
 def test_a_wrong_firebase_credential_is_a_clear_error_that_writes_nothing_and_leaks_nothing(
     synth_mirror, tmp_path, s3_url, bucket, rtdb
 ):
+    """Without a Prefect server, as a user without one: `whaledr blocks` and `whaledr run` each start
+    a server of their own on the home's database, and the run finds the blocks saved before it."""
     client, name = bucket
     db = rtdb(secret=FIREBASE_SECRET, data={"sampleCounts": {"a": 7}})
     wrong = "fb-wrong-Qz7Tt0Ww3"
@@ -137,18 +158,19 @@ def test_a_wrong_firebase_credential_is_a_clear_error_that_writes_nothing_and_le
 
 
 @pytest.mark.slow
-def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, tmp_path, s3_url, bucket):
+def test_two_days_finishing_together_both_reach_the_app_manifest(synth_mirror, tmp_path, s3_url, bucket, api):
+    """Two runs of `whaledr run` at once, each its own process and home, the blocks saved once on
+    their Prefect server: both days' IDs end up in the one app manifest."""
     client, name = bucket
+    api_env, _ = api
     mirror = tmp_path / "mirror"
     subprocess.run(["cp", "-a", str(synth_mirror), str(mirror)], check=True)
     day2 = DAY + dt.timedelta(days=1)
     assert run_cli("synth", str(mirror), "--date", day2.isoformat(), "--files", "3").returncode == 0
+    save_blocks(tmp_path, s3_url, name, api=api_env)
     procs = []
     for n, day in enumerate((DAY, day2)):
-        home = tmp_path / f"home{n}"
-        save_blocks(home, s3_url, name)
-        env = {**os.environ, **run_env(home)}
-        env.pop("PREFECT_API_URL", None)
+        env = {**os.environ, **run_env(tmp_path / f"home{n}", api_env)}
         procs.append(subprocess.Popen([*WHALEDR, "run", day.isoformat(), "--source", str(mirror), "--s3-block",
                                        "whaledr-s3", "--workers", "1"], env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent))
@@ -173,7 +195,7 @@ LEGACY = ["LJ01A___2018_03_02___OO_HYVM1__YDH_2018_03_02T10_15_30",  # made by w
 
 
 @pytest.mark.slow
-def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, tmp_path, s3_url, bucket, rtdb):
+def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, tmp_path, s3_url, bucket, rtdb, api):
     """The app block holds the live templates (pointed at the test's bucket) and a service account; a
     PNG run is refused before any work; the default run gives every new ID a square JPEG and a WAV where
     the app's URL rule looks, keeps older samples in the manifest and the database, and tells the
@@ -186,6 +208,7 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
     from whaledr_core.app import AppConfig, cors_rules, fill, public_read_policy
 
     client, name = bucket
+    api_env, prefect_server = api
     google = TokenEndpoint()
     try:
         volunteers = {"sampleCounts": {LEGACY[0]: 9, LEGACY[2]: 4}, "votes": {"u": {LEGACY[0]: 1}},
@@ -198,24 +221,24 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
         base = f"{s3_url}/{name}/{FOLDER}"
         app = AppConfig(manifest_url=f"{base}/whalemanifest.json", image_template=base + "/{0}/{1}/{2}.jpg",
                         sound_template=base + "/{0}/{1}/{2}.wav", database_url=db.url)
-        outputs = [save_blocks(tmp_path, s3_url, name)]
+        outputs = [save_blocks(tmp_path, s3_url, name, api=api_env)]
         r = run_cli("app-block", "--name", "live", "--manifest-url", app.manifest_url, "--image-template",
                     app.image_template, "--sound-template", app.sound_template, "--database-url", db.url,
-                    "--service-account", str(key_file), env=blocks_env(tmp_path))
+                    "--service-account", str(key_file), env=blocks_env(tmp_path, api_env))
         outputs.append(r)
         assert r.returncode == 0 and "saved whaledr App block 'live'" in r.stdout, r.stdout + r.stderr
         key_file.unlink()  # the block holds it now
 
         run = ["run", DAY.isoformat(), "--source", str(synth_mirror), "--s3-block", "whaledr-s3", "--app", "live",
                "--workers", "2", "--cache", str(tmp_path / "cache"), "-v"]
-        r = run_cli(*run[:-1], "--image-format", "png", env=run_env(tmp_path))  # without -v: the user's view
+        r = run_cli(*run[:-1], "--image-format", "png", env=run_env(tmp_path, api_env))  # without -v: the user's view
         outputs.append(r)
         assert r.returncode == 2, r.stdout + r.stderr
         (line,) = r.stderr.strip().splitlines()
         assert "extension: the app asks for image 'jpg', this run writes 'png'" in line
         assert set(objects(client, name)) == {f"{FOLDER}/whalemanifest.json"}, "refused before any work"
 
-        r = run_cli(*run, env=run_env(tmp_path))
+        r = run_cli(*run, env=run_env(tmp_path, api_env))
         outputs.append(r)
         assert r.returncode == 0 and "179 clips written" in r.stdout, r.stdout + r.stderr
         ids = expected_ids()
@@ -236,7 +259,7 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
             k: v for k, v in volunteers.items() if k != "sampleCounts"}
         assert google.grants and not google.refused
 
-        r = run_cli("sync", "--s3-block", "whaledr-s3", "--app", "live", "-v", env=run_env(tmp_path))
+        r = run_cli("sync", "--s3-block", "whaledr-s3", "--app", "live", "-v", env=run_env(tmp_path, api_env))
         outputs.append(r)
         assert r.returncode == 0, r.stdout + r.stderr
         assert f"app manifest: {len(ids) + len(LEGACY)} IDs; database: 1 IDs added" in r.stdout  # LEGACY[1]
@@ -245,7 +268,7 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
 
         client.put_bucket_policy(Bucket=name, Policy=json.dumps(public_read_policy(name, FOLDER)))
         client.put_bucket_cors(Bucket=name, CORSConfiguration=cors_rules(app.origin))  # as README says to
-        r = run_cli("check-app", "--app", "live", env=run_env(tmp_path))
+        r = run_cli("check-app", "--app", "live", env=run_env(tmp_path, api_env))
         outputs.append(r)
         assert r.returncode == 1, r.stdout + r.stderr
         failing = {row.split()[0] for row in r.stdout.splitlines()[1:] if row.strip()}
@@ -253,6 +276,6 @@ def test_the_live_app_contract_end_to_end_with_a_service_account(synth_mirror, t
         assert f"{len(ids) + len(LEGACY)} of {len(ids) + len(LEGACY)} samples checked" in r.stderr
 
         secrets = [S3_SECRET, google.private_pem.splitlines()[5], *google.issued]
-        assert_no_secret(tmp_path, outputs, client, name, secrets)
+        assert_no_secret(tmp_path, outputs, client, name, secrets, prefect_server)
     finally:
         google.stop()
